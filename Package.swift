@@ -1,0 +1,89 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "PoolWarden",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "poolwarden", targets: ["PoolWardenCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(name: "CEpoll"),
+        .target(
+            name: "PostgresLibPQ",
+            dependencies: ["CLibPQ", "CEpoll"]
+        ),
+        .target(
+            name: "PoolCore",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")]
+        ),
+        .target(
+            name: "PoolWarden",
+            dependencies: [
+                "PoolCore",
+                "PostgresLibPQ",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.embedInCode("openapi.yaml")],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+        .executableTarget(
+            name: "PoolWardenCLI",
+            dependencies: [
+                "PoolWarden",
+                "PostgresLibPQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "DriverBenchmark",
+            dependencies: ["PostgresLibPQ"]
+        ),
+        .executableTarget(
+            name: "PoolCoreBenchmark",
+            dependencies: ["PoolCore"]
+        ),
+        .target(
+            name: "TestPostgres",
+            dependencies: ["PostgresLibPQ"],
+            path: "Tests/TestPostgres"
+        ),
+        .testTarget(
+            name: "PostgresLibPQTests",
+            dependencies: ["PostgresLibPQ", "TestPostgres"]
+        ),
+        .testTarget(
+            name: "PoolCoreTests",
+            dependencies: ["PoolCore"]
+        ),
+
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,90 @@
+import DequeModule
+
+extension PoolGroup {
+    /// One pool's state. Pools live in an array of the group; a deleted pool's entry is emptied and
+    /// reused with a new epoch.
+    @usableFromInline
+    struct Pool {
+        /// Where the pool lives in the group's array; with `epoch` it makes the ``PoolID``.
+        @usableFromInline let index: UInt32
+        @usableFromInline var epoch: UInt32
+        @usableFromInline var lifecycle: Lifecycle
+        @usableFromInline var server: Int?
+        @usableFromInline var configuration: PoolConfiguration
+        @usableFromInline var paused: Bool
+        @usableFromInline var degraded: Bool
+        @usableFromInline var lastError: String?
+        @usableFromInline var consecutiveFailures: Int
+        /// A breaker-probe timer is pending.
+        @usableFromInline var probeScheduled: Bool
+        @usableFromInline var generation: UInt64
+        @usableFromInline var slots: [Slot]
+        /// The runtime's handle per slot, kept apart so slots stay plain values.
+        @usableFromInline var handles: [Types.Connection?]
+        /// Who holds the lease per slot, kept apart for the same reason.
+        @usableFromInline var holders: [LeaseHolder?]
+        @usableFromInline var freeSlots: [Int]
+        /// Idle slots; the back is the most recently used (handed out first), the front the
+        /// longest idle (evicted and timed out first).
+        @usableFromInline var idle: Deque<Int>
+        @usableFromInline var waiters: WaitQueue
+        @usableFromInline var callers: [Types.Caller: CallerLoad]
+        @usableFromInline var keyed: [LeaseKey: LeaseID]
+        @usableFromInline var counts: PhaseCounts
+        @usableFromInline var totals: PoolTotals
+        /// Connections of other pools being closed to make room for this one.
+        @usableFromInline var pendingEvictions: Int
+
+        @inlinable
+        init(index: Int, epoch: UInt32, server: Int?, configuration: PoolConfiguration) {
+            self.index = UInt32(truncatingIfNeeded: index)
+            self.epoch = epoch
+            self.lifecycle = .running
+            self.server = server
+            self.configuration = configuration
+            self.paused = false
+            self.degraded = false
+            self.lastError = nil
+            self.consecutiveFailures = 0
+            self.probeScheduled = false
+            self.generation = 0
+            self.slots = []
+            self.handles = []
+            self.holders = []
+            self.freeSlots = []
+            self.idle = []
+            self.waiters = WaitQueue()
+            self.callers = [:]
+            self.keyed = [:]
+            self.counts = PhaseCounts()
+            self.totals = PoolTotals()
+            self.pendingEvictions = 0
+        }
+
+        @inlinable
+        var isRunning: Bool {
+            if case .running = self.lifecycle { return true }
+            return false
+        }
+
+        @inlinable
+        var limits: PoolLimits { self.configuration.limits }
+
+        /// Waiters no connection on its way will serve: how many more the pool should open.
+        @inlinable
+        var unmetDemand: Int {
+            guard self.isRunning, !self.paused, !self.degraded else { return 0 }
+            return self.waiters.count - self.counts.pendingSupply - self.pendingEvictions
+        }
+
+        @inlinable
+        var state: PoolState {
+            if !self.isRunning { return .draining }
+            if self.degraded { return .degraded }
+            if self.paused { return .paused }
+            return .running
+        }
+    }
+}
+
+extension PoolGroup.Pool: Sendable where Types.Connection: Sendable, Types.Caller: Sendable {}

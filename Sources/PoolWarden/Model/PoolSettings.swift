@@ -1,0 +1,71 @@
+import PostgresLibPQ
+
+/// Everything that defines one named pool, after the config file (or a create/patch request) has
+/// been read and its secrets resolved. Defaults are the ones documented in openapi/openapi.yaml.
+public struct PoolSettings: Sendable, Equatable {
+    public var name: String
+    /// libpq conninfo or `postgresql://` URI; may carry a password, which is never shown.
+    public var conninfo: String
+    /// The password resolved from `password_env` (or given at runtime); overrides the conninfo's.
+    public var password: String?
+    public var min: Int = 0
+    public var max: Int = 10
+    /// nil: as many as `max`.
+    public var maxPerCaller: Int?
+    public var leaseTTL: Duration = .seconds(60)
+    public var borrowTimeout: Duration = .seconds(5)
+    /// nil: connections live for ever.
+    public var maxLifetime: Duration? = .seconds(30 * 60)
+    /// nil: idle connections are never closed for being idle.
+    public var idleTimeout: Duration? = .seconds(5 * 60)
+    /// nil: idle connections are handed out unchecked.
+    public var healthCheckAfter: Duration? = .seconds(30)
+    /// nil: statements run without a time limit.
+    public var statementTimeout: Duration? = .seconds(30)
+    /// The longest statement timeout a request may ask for.
+    public var maxStatementTimeout: Duration = .seconds(10 * 60)
+    public var connectRetry = ConnectRetrySettings()
+    /// While leased, `application_name` names pool, caller and token prefix.
+    public var applicationNameTagging = true
+    /// Statement run after a lease ends (after any ROLLBACK), e.g. `DISCARD ALL`.
+    public var resetStatement: String?
+    public var maxResultRows = 100_000
+    public var maxResultBytes = 64 << 20
+
+    public init(name: String, conninfo: String, password: String? = nil) {
+        self.name = name
+        self.conninfo = conninfo
+        self.password = password
+    }
+
+    /// The conninfo with any password masked, fit for status and logs.
+    public var redactedConninfo: String {
+        PGRedaction.redact(conninfo, secrets: password.map { [$0] } ?? [])
+    }
+}
+
+/// Retry with exponential backoff and full jitter when opening a server connection.
+public struct ConnectRetrySettings: Sendable, Equatable {
+    public var attempts = 5
+    public var baseDelay: Duration = .milliseconds(200)
+    public var maxDelay: Duration = .seconds(5)
+
+    public init(attempts: Int = 5, baseDelay: Duration = .milliseconds(200), maxDelay: Duration = .seconds(5)) {
+        self.attempts = attempts
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+    }
+}
+
+/// One cap for every pool whose conninfo names this host and port (`servers:` in the config).
+public struct ServerBudgetSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var maxConnections: Int
+
+    public init(host: String, port: Int = 5432, maxConnections: Int) {
+        self.host = host
+        self.port = port
+        self.maxConnections = maxConnections
+    }
+}

@@ -1,0 +1,118 @@
+import PostgresLibPQ
+
+/// Every failure the service reports to a caller, each with its stable problem `code` and HTTP
+/// status (see openapi/openapi.yaml). Messages never carry a password, key or full token.
+public enum WardenError: Error, Sendable, Equatable {
+    case invalidRequest(String, field: String? = nil)
+    case unauthorized(String)
+    case forbidden(String)
+    case poolNotFound(String)
+    case poolExists(String)
+    case leaseNotFound
+    /// The lease ended without its holder releasing it.
+    case leaseGone(reason: LeaseEndReason)
+    /// A statement is already running on this lease.
+    case leaseBusy
+    case callerQuota(pool: String, limit: Int)
+    case poolExhausted(pool: String, waited: Duration, retryAfterSeconds: Int)
+    case connectFailed(pool: String, message: String)
+    case sqlError(PGError)
+    case resultTooLarge(String)
+    case statementTimeout(Duration)
+    case payloadTooLarge(limit: Int)
+    case notReady(String)
+    case shuttingDown
+    case `internal`(String)
+
+    public var code: String {
+        switch self {
+        case .invalidRequest: "invalid_request"
+        case .unauthorized: "unauthorized"
+        case .forbidden: "forbidden"
+        case .poolNotFound: "pool_not_found"
+        case .poolExists: "pool_exists"
+        case .leaseNotFound: "lease_not_found"
+        case .leaseGone: "lease_gone"
+        case .leaseBusy: "lease_busy"
+        case .callerQuota: "caller_quota"
+        case .poolExhausted: "pool_exhausted"
+        case .connectFailed: "connect_failed"
+        case .sqlError: "sql_error"
+        case .resultTooLarge: "result_too_large"
+        case .statementTimeout: "statement_timeout"
+        case .payloadTooLarge: "payload_too_large"
+        case .notReady: "not_ready"
+        case .shuttingDown: "pool_exhausted"
+        case .internal: "internal"
+        }
+    }
+
+    public var status: Int {
+        switch self {
+        case .invalidRequest: 400
+        case .unauthorized: 401
+        case .forbidden: 403
+        case .poolNotFound, .leaseNotFound: 404
+        case .poolExists, .leaseBusy: 409
+        case .leaseGone: 410
+        case .payloadTooLarge: 413
+        case .sqlError, .resultTooLarge, .statementTimeout: 422
+        case .callerQuota: 429
+        case .connectFailed: 502
+        case .poolExhausted, .notReady, .shuttingDown: 503
+        case .internal: 500
+        }
+    }
+
+    public var detail: String {
+        switch self {
+        case .invalidRequest(let message, _): message
+        case .unauthorized(let message), .forbidden(let message): message
+        case .poolNotFound(let pool): "no pool named \(pool)"
+        case .poolExists(let pool): "a pool named \(pool) exists already"
+        case .leaseNotFound: "no such lease"
+        case .leaseGone(let reason): "the lease has ended: \(reason.explanation)"
+        case .leaseBusy: "a statement is already running on this lease"
+        case .callerQuota(let pool, let limit): "this caller already holds \(limit) leases in pool \(pool), its limit"
+        case .poolExhausted(let pool, let waited, _): "no connection of pool \(pool) became free within \(waited.milliseconds) ms"
+        case .connectFailed(let pool, let message): "cannot connect for pool \(pool): \(message)"
+        case .sqlError(let error): error.message
+        case .resultTooLarge(let message): message
+        case .statementTimeout(let limit): "the statement ran longer than \(limit.milliseconds) ms and was cancelled"
+        case .payloadTooLarge(let limit): "the request body is larger than \(limit) bytes"
+        case .notReady(let message): message
+        case .shuttingDown: "the service is shutting down"
+        case .internal(let message): message
+        }
+    }
+}
+
+/// Why a lease ended without a release.
+public enum LeaseEndReason: String, Sendable, Equatable {
+    /// Idle past its TTL.
+    case expired
+    /// An immediate recycle (or an admin) revoked it.
+    case revoked
+    /// Its server connection broke.
+    case connectionLost = "connection_lost"
+    case poolDeleted = "pool_deleted"
+    case shutdown
+
+    public var explanation: String {
+        switch self {
+        case .expired: "it was idle longer than its TTL; its open transaction was rolled back"
+        case .revoked: "it was revoked by an immediate recycle; its open transaction was rolled back"
+        case .connectionLost: "its server connection was lost; the server rolled back its open transaction"
+        case .poolDeleted: "its pool was deleted; its open transaction was rolled back"
+        case .shutdown: "the service is shutting down; its open transaction was rolled back"
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as durations travel in JSON (`*_ms`).
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,291 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLibPQ
+import Synchronization
+
+/// One PostgreSQL connection driven through libpq in non-blocking mode: every wait for the server
+/// is a suspension on `PGReactor`, never a blocked thread.
+///
+/// One call at a time: a second call while one runs fails with `.unsupported`. `cancel()` and
+/// `close()` may be called from anywhere at any time.
+public final class PGConnection: @unchecked Sendable {
+    // Safety: `handle` is used by one operation at a time (enforced by `control.busy`); `close()`
+    // only touches the socket while an operation runs, and the operation finishes the handle.
+    let handle: OpaquePointer
+    private let cancelHandle: OpaquePointer?
+    private let control = Mutex(Control())
+    let secrets: [String]
+    /// The thread that watches this connection's socket.
+    let reactor: PGReactor
+
+    /// The thread that watches every libpq socket, as an executor. A task that mostly talks to
+    /// PostgreSQL and prefers it (`withTaskExecutorPreference`, `addTask(executorPreference:)`) is
+    /// resumed on that thread directly, saving two thread switches per round trip.
+    public var executor: any TaskExecutor { reactor }
+
+    /// The server process serving this connection (`pg_stat_activity.pid`).
+    public let backendPID: Int32
+    /// As `PQserverVersion`: 150018 for 15.18.
+    public let serverVersion: Int
+
+    private struct Control {
+        var busy = false
+        var closed = false
+        var closeRequested = false
+    }
+
+    private init(handle: OpaquePointer, secrets: [String], reactor: PGReactor) {
+        self.handle = handle
+        self.reactor = reactor
+        self.secrets = secrets
+        self.cancelHandle = PQgetCancel(handle)
+        self.backendPID = PQbackendPID(handle)
+        self.serverVersion = Int(PQserverVersion(handle))
+    }
+
+    deinit {
+        let finished = control.withLock { $0.closed }
+        if !finished { finish() }
+        if let cancelHandle { PQfreeCancel(cancelHandle) }
+    }
+
+    // MARK: Connect
+
+    /// Opens a connection. Throws `PGError` (`.connectFailed`, `.connectTimeout`) with libpq's
+    /// message, passwords removed, or `CancellationError` when the task is cancelled.
+    public static func connect(_ options: PGConnectOptions) async throws -> PGConnection {
+        let secrets = options.secrets
+        let pairs = options.keywordValues
+        if pairs.contains(where: { $0.0.utf8.contains(0) || $0.1.utf8.contains(0) }) {
+            throw PGError(kind: .connectFailed, message: "connection parameters contain a NUL byte", connectionUsable: false)
+        }
+        // PQconnectStartParams and PQconnectPoll resolve host names synchronously.
+        let started = await PGBlocking.run { UnsafeHandle(startConnect(pairs)) }
+        guard let handle = started.pointer else {
+            throw PGError(kind: .connectFailed, message: "libpq could not allocate a connection", connectionUsable: false)
+        }
+        let socket = ConnectingSocket()
+        let reactor = PGReactor.next()
+        do {
+            try await withTaskCancellationHandler {
+                try await drive(handle, options: options, secrets: secrets, socket: socket, reactor: reactor)
+            } onCancel: {
+                socket.fd.withLock { fd in if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) } }
+            }
+        } catch {
+            reactor.deregister(fd: PQsocket(handle))
+            PQfinish(handle)
+            if Task.isCancelled { throw CancellationError() }
+            throw error
+        }
+        PQsetnonblocking(handle, 1)
+        PQsetNoticeReceiver(handle, { _, _ in }, nil)
+        return PGConnection(handle: handle, secrets: secrets, reactor: reactor)
+    }
+
+    private static func startConnect(_ pairs: [(String, String)]) -> OpaquePointer? {
+        let keywords = pairs.map { strdup($0.0) }
+        let values = pairs.map { strdup($0.1) }
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        var keywordPointers: [UnsafePointer<CChar>?] = keywords.map { UnsafePointer($0) } + [nil]
+        var valuePointers: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
+        return keywordPointers.withUnsafeMutableBufferPointer { keys in
+            valuePointers.withUnsafeMutableBufferPointer { vals in
+                PQconnectStartParams(keys.baseAddress, vals.baseAddress, 1)
+            }
+        }
+    }
+
+    private static func drive(
+        _ handle: OpaquePointer,
+        options: PGConnectOptions,
+        secrets: [String],
+        socket: ConnectingSocket,
+        reactor: PGReactor
+    ) async throws {
+        if PQstatus(handle) == CONNECTION_BAD {
+            throw connectError(handle, secrets: secrets)
+        }
+        let timeout = options.connectTimeout ?? configuredTimeout(handle) ?? PGConnectOptions.defaultConnectTimeout
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        // libpq's protocol: behave as if the last poll asked to write, then follow what each poll says.
+        var poll = PGRES_POLLING_WRITING
+        while true {
+            switch poll {
+            case PGRES_POLLING_OK:
+                return
+            case PGRES_POLLING_FAILED:
+                throw connectError(handle, secrets: secrets)
+            default:
+                let fd = PQsocket(handle)
+                socket.fd.withLock { $0 = fd }
+                if Task.isCancelled { throw CancellationError() }
+                let interest: PGReactor.Interest = poll == PGRES_POLLING_READING ? .read : .write
+                if await reactor.wait(fd: fd, for: interest, deadline: deadline) == .timedOut {
+                    throw PGError(
+                        kind: .connectTimeout,
+                        message: "connecting timed out after \(timeout.formattedSeconds) (\(describeTarget(handle)))",
+                        connectionUsable: false
+                    )
+                }
+            }
+            let target = UnsafeHandle(handle)
+            poll = await PGBlocking.run { PQconnectPoll(target.pointer) }
+        }
+    }
+
+    private static func configuredTimeout(_ handle: OpaquePointer) -> Duration? {
+        guard let options = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "connect_timeout", let value = option.pointee.val,
+               let seconds = Int(String(cString: value)), seconds > 0 {
+                return .seconds(max(seconds, 2))
+            }
+            option += 1
+        }
+        return nil
+    }
+
+    private static func describeTarget(_ handle: OpaquePointer) -> String {
+        let host = PQhost(handle).map { String(cString: $0) } ?? "?"
+        let port = PQport(handle).map { String(cString: $0) } ?? "?"
+        return "host \(host), port \(port)"
+    }
+
+    private static func connectError(_ handle: OpaquePointer, secrets: [String]) -> PGError {
+        let message = PQerrorMessage(handle).map { String(cString: $0) } ?? "connection failed"
+        return PGError(
+            kind: .connectFailed,
+            message: PGRedaction.redact(message.trimmingTrailingNewlines, secrets: secrets),
+            connectionUsable: false
+        )
+    }
+
+    // MARK: State
+
+    /// libpq's transaction status; meaningful between calls.
+    public var transactionStatus: PGTransactionStatus {
+        if control.withLock({ $0.closed }) { return .unknown }
+        switch PQtransactionStatus(handle) {
+        case PQTRANS_IDLE: return .idle
+        case PQTRANS_ACTIVE: return .active
+        case PQTRANS_INTRANS: return .inTransaction
+        case PQTRANS_INERROR: return .inFailedTransaction
+        default: return .unknown
+        }
+    }
+
+    /// False once the connection was closed here or found broken.
+    public var isUsable: Bool {
+        !control.withLock { $0.closed || $0.closeRequested } && PQstatus(handle) == CONNECTION_OK
+    }
+
+    // MARK: Operations
+
+    /// Marks the start of a call; throws if another runs or the connection is closed.
+    func beginOperation() throws {
+        try control.withLock { control in
+            if control.closed || control.closeRequested {
+                throw PGError(kind: .connectionClosed, message: "the connection is closed", connectionUsable: false)
+            }
+            if control.busy {
+                throw PGError(kind: .unsupported, message: "another statement is running on this connection", connectionUsable: true)
+            }
+            control.busy = true
+        }
+    }
+
+    /// Ends a call; finishes the connection when `close()` came in meanwhile.
+    func endOperation() {
+        let finishNow = control.withLock { control -> Bool in
+            control.busy = false
+            guard control.closeRequested, !control.closed else { return false }
+            control.closed = true
+            return true
+        }
+        if finishNow { finish() }
+    }
+
+    var closeWasRequested: Bool { control.withLock { $0.closeRequested } }
+
+    /// Asks the server to cancel the running statement (PQcancel on a thread of its own). Returns
+    /// whether the request was delivered; the statement then fails with SQLSTATE 57014.
+    @discardableResult
+    public func cancel() async -> Bool {
+        guard let cancelHandle else { return false }
+        let target = UnsafeHandle(cancelHandle)
+        return await PGBlocking.run {
+            var buffer = [CChar](repeating: 0, count: 256)
+            return PQcancel(target.pointer, &buffer, Int32(buffer.count)) == 1
+        }
+    }
+
+    /// Closes the connection. A statement running meanwhile is cut off: its socket is shut down, it
+    /// fails with `.connectionClosed`, and the server rolls back any open transaction.
+    public func close() {
+        enum Step { case none, finish, interrupt }
+        let step = control.withLock { control -> Step in
+            if control.closed || control.closeRequested { return .none }
+            if control.busy {
+                control.closeRequested = true
+                return .interrupt
+            }
+            control.closed = true
+            return .finish
+        }
+        switch step {
+        case .none: break
+        case .finish: finish()
+        case .interrupt:
+            let fd = PQsocket(handle)
+            if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    private func finish() {
+        // Deregister only a socket libpq still holds: a closed descriptor's number may already
+        // belong to another connection.
+        reactor.deregister(fd: PQsocket(handle))
+        PQfinish(handle)
+    }
+
+    /// Rolls back an open or failed transaction, then runs `statement` (say `DISCARD ALL`) if given.
+    public func reset(statement: String? = nil) async throws {
+        switch transactionStatus {
+        case .inTransaction, .inFailedTransaction:
+            _ = try await query("ROLLBACK")
+        case .unknown:
+            throw PGError(kind: .connectionLost, message: "the connection is broken", connectionUsable: false)
+        case .active, .idle:
+            break
+        }
+        if let statement { _ = try await query(statement) }
+    }
+}
+
+/// The socket a connect currently waits on, so that cancelling the task can cut it.
+private final class ConnectingSocket: Sendable {
+    let fd = Mutex<Int32>(-1)
+}
+
+/// A libpq pointer handed to a blocking helper thread while its owner waits for the result.
+struct UnsafeHandle: @unchecked Sendable {
+    let pointer: OpaquePointer?
+    init(_ pointer: OpaquePointer?) { self.pointer = pointer }
+}
+
+extension Duration {
+    var formattedSeconds: String {
+        let (seconds, attoseconds) = components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
+    }
+}

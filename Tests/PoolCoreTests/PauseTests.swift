@@ -1,0 +1,32 @@
+import Testing
+@testable import PoolCore
+
+@Suite struct PauseTests {
+    @Test func pausedBorrowsWaitWhileLeasesGoOn() {
+        var h = Harness()
+        let pool = h.addOpenPool(.test(min: 2, max: 2))
+        let held = h.lease(pool)
+        h.record(h.group.pause(pool, now: h.now))
+        #expect(h.status(pool).state == .paused)
+
+        let first = h.borrow(pool).request
+        let second = h.borrow(pool).request
+        #expect(h.status(pool).counts.waiting == 2, "they wait even though a connection is idle")
+        #expect(h.group.leaseTouched(held.lease, running: true, now: h.now) != nil, "the lease goes on")
+        #expect(h.release(held).grants.isEmpty)
+        #expect(h.status(pool).counts.idle == 2)
+
+        let resumed = h.record(h.group.resume(pool, now: h.now))
+        #expect(resumed.grants.map(\.request) == [first, second])
+        #expect(h.status(pool).state == .running)
+    }
+
+    @Test func pausedWaitersStillTimeOut() {
+        var h = Harness()
+        let pool = h.addOpenPool(.test(min: 1, max: 1))
+        h.record(h.group.pause(pool, now: h.now))
+        let (request, _) = h.borrow(pool, wait: .seconds(3))
+        #expect(h.advance(by: .seconds(3)).failure(of: request) == .timeout)
+        #expect(h.record(h.group.resume(pool, now: h.now)).grants.isEmpty)
+    }
+}

@@ -1,0 +1,65 @@
+# Shared by scripts/ and bench/: install what a fresh Debian machine lacks, and run throwaway
+# PostgreSQL clusters (as the postgres OS user when we are root, since PostgreSQL refuses root).
+
+# Installs Debian packages that are missing; quiet and idempotent.
+ensure_packages() {
+    local missing=()
+    local package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "==> installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >&2
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# What building and testing PoolWarden needs.
+ensure_build_packages() {
+    ensure_packages pkg-config libpq-dev postgresql postgresql-client
+}
+
+# The newest PostgreSQL server binaries directory.
+pg_bindir() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+    done
+    echo "PostgreSQL server binaries not found; install them with: sudo apt-get install -y postgresql" >&2
+    return 1
+}
+
+# Runs a command as the postgres OS user when we are root.
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# A free TCP port on loopback.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_throwaway_pg DIR PORT [EXTRA_SERVER_OPTIONS]: initdb into DIR and start on 127.0.0.1:PORT with
+# trust auth and durability off.
+start_throwaway_pg() {
+    local dir=$1 port=$2 extra=${3:-}
+    local bin
+    bin=$(pg_bindir) || return 1
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+    chmod 700 "$dir"
+    as_postgres "$bin/initdb" -D "$dir/data" --auth=trust -U postgres -E UTF8 --locale=C --no-sync >/dev/null
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $extra" start >/dev/null
+}
+
+# stop_throwaway_pg DIR: stop the cluster and remove its directory.
+stop_throwaway_pg() {
+    local dir=$1
+    local bin
+    bin=$(pg_bindir) || return 0
+    [ -d "$dir/data" ] && as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+    rm -rf "$dir"
+}
