@@ -60,6 +60,8 @@ let package = Package(
                 "PoolWarden",
                 "PostgresLibPQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -83,7 +85,16 @@ let package = Package(
             name: "PoolCoreTests",
             dependencies: ["PoolCore"]
         ),
-
+        .testTarget(
+            name: "PoolWardenTests",
+            dependencies: [
+                "PoolWarden",
+                "TestPostgres",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,6 +6,6 @@ struct PoolWardenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "poolwarden",
         abstract: "One HTTP service that owns PostgreSQL connection pools for many callers.",
-        subcommands: [PingCommand.self]
+        subcommands: [ServeCommand.self, PingCommand.self]
     )
 }

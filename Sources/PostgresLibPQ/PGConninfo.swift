@@ -31,7 +31,8 @@ public enum PGConninfo {
         return .success(values)
     }
 
-    static func password(in conninfo: String) -> String? {
+    /// The password a conninfo carries, if any.
+    public static func password(in conninfo: String) -> String? {
         guard case .success(let values) = parse(conninfo) else { return nil }
         return values["password"]
     }

@@ -142,7 +142,7 @@ struct PGConnectionTests {
         let victim = try await server.connect()
         defer { victim.close() }
         let running = Task { try await victim.query("SELECT pg_sleep(10)") }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waitUntilRunning(victim)
         try await server.execute("SELECT pg_terminate_backend($1)", [String(victim.backendPID)])
         let error = try await #require(throws: PGError.self) { _ = try await running.value }
         #expect(error.kind == .connectionLost)
@@ -154,7 +154,7 @@ struct PGConnectionTests {
         let connection = try await TestPostgres.server().connect()
         defer { connection.close() }
         let running = Task { try await connection.query("SELECT pg_sleep(10)") }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waitUntilRunning(connection)
         let started = ContinuousClock.now
         #expect(await connection.cancel())
         let error = try await #require(throws: PGError.self) { _ = try await running.value }
@@ -170,7 +170,7 @@ struct PGConnectionTests {
         defer { connection.close() }
         let started = ContinuousClock.now
         let running = Task { try await connection.query("SELECT pg_sleep(10)") }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waitUntilRunning(connection)
         running.cancel()
         let error = try await #require(throws: PGError.self) { _ = try await running.value }
         #expect(error.sqlState == "57014")
@@ -187,7 +187,7 @@ struct PGConnectionTests {
         _ = try await connection.query("BEGIN")
         _ = try await connection.query("INSERT INTO t VALUES (1)")
         let running = Task { try await connection.query("SELECT pg_sleep(10)") }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waitUntilRunning(connection)
         connection.close()
         let error = try await #require(throws: PGError.self) { _ = try await running.value }
         #expect(error.kind == .connectionClosed)
@@ -201,8 +201,8 @@ struct PGConnectionTests {
     func concurrentUseRefused() async throws {
         let connection = try await TestPostgres.server().connect()
         defer { connection.close() }
-        let running = Task { try await connection.query("SELECT pg_sleep(0.3)") }
-        try await Task.sleep(for: .milliseconds(100))
+        let running = Task { try await connection.query("SELECT pg_sleep(0.5)") }
+        try await waitUntilRunning(connection)
         let error = try await #require(throws: PGError.self) { try await connection.query("SELECT 1") }
         #expect(error.kind == .unsupported)
         _ = try await running.value
@@ -262,4 +262,14 @@ struct PGConnectionTests {
         #expect(empty.rowCount == 0)
         #expect(empty.columns.map(\.name) == ["id"])
     }
+}
+
+/// Waits until a statement started in another task is on the wire, so that what the test does next
+/// (cancel, close, terminate, a second call) meets a running statement however loaded the machine is.
+func waitUntilRunning(_ connection: PGConnection) async throws {
+    for _ in 0..<500 where connection.transactionStatus != .active {
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    try #require(connection.transactionStatus == .active, "the statement never started")
+    try await Task.sleep(for: .milliseconds(50))
 }

@@ -124,7 +124,7 @@ public final class TestCluster: Sendable {
     /// wait misses the exit of a command whose child daemonizes (pg_ctl start). Output goes to a
     /// file, since the server would inherit a pipe and hold it open.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], directory: String? = nil) throws -> String {
+    public static func run(_ executable: String, _ arguments: [String], directory: String? = nil) throws -> String {
         let outputPath = NSTemporaryDirectory() + "poolwarden-cmd-\(UUID().uuidString).log"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let pid = try spawn(executable, arguments, directory: directory, outputPath: outputPath)
@@ -143,7 +143,7 @@ public final class TestCluster: Sendable {
 
     /// Starts a command without waiting for it; its output goes to `outputPath` (or nowhere).
     @discardableResult
-    static func spawn(_ executable: String, _ arguments: [String], directory: String? = nil, outputPath: String = "/dev/null") throws -> pid_t {
+    public static func spawn(_ executable: String, _ arguments: [String], directory: String? = nil, outputPath: String = "/dev/null") throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -190,7 +190,7 @@ public final class TestCluster: Sendable {
             """)
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClusterError("socket() failed: errno \(errno)") }
         defer { close(fd) }

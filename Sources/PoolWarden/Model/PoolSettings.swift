@@ -18,7 +18,8 @@ public struct PoolSettings: Sendable, Equatable {
     public var maxLifetime: Duration? = .seconds(30 * 60)
     /// nil: idle connections are never closed for being idle.
     public var idleTimeout: Duration? = .seconds(5 * 60)
-    /// nil: idle connections are handed out unchecked.
+    /// How long a connection may sit idle before it is checked at hand-out; zero checks every
+    /// time, nil never.
     public var healthCheckAfter: Duration? = .seconds(30)
     /// nil: statements run without a time limit.
     public var statementTimeout: Duration? = .seconds(30)
@@ -41,6 +42,13 @@ public struct PoolSettings: Sendable, Equatable {
     /// The conninfo with any password masked, fit for status and logs.
     public var redactedConninfo: String {
         PGRedaction.redact(conninfo, secrets: password.map { [$0] } ?? [])
+    }
+}
+
+extension PoolSettings: CustomStringConvertible {
+    /// Never the password: reflection would print it.
+    public var description: String {
+        "pool \(name) (\(redactedConninfo), min \(min), max \(max), password \(password == nil ? "unset" : "set"))"
     }
 }
 

@@ -20,6 +20,10 @@ public enum WardenError: Error, Sendable, Equatable {
     case resultTooLarge(String)
     case statementTimeout(Duration)
     case payloadTooLarge(limit: Int)
+    case unsupportedMediaType(String)
+    case notAcceptable(String)
+    /// No route matches the path and method.
+    case notFound(String)
     case notReady(String)
     case shuttingDown
     case `internal`(String)
@@ -41,6 +45,9 @@ public enum WardenError: Error, Sendable, Equatable {
         case .resultTooLarge: "result_too_large"
         case .statementTimeout: "statement_timeout"
         case .payloadTooLarge: "payload_too_large"
+        case .unsupportedMediaType: "unsupported_media_type"
+        case .notAcceptable: "not_acceptable"
+        case .notFound: "not_found"
         case .notReady: "not_ready"
         case .shuttingDown: "pool_exhausted"
         case .internal: "internal"
@@ -52,7 +59,9 @@ public enum WardenError: Error, Sendable, Equatable {
         case .invalidRequest: 400
         case .unauthorized: 401
         case .forbidden: 403
-        case .poolNotFound, .leaseNotFound: 404
+        case .poolNotFound, .leaseNotFound, .notFound: 404
+        case .notAcceptable: 406
+        case .unsupportedMediaType: 415
         case .poolExists, .leaseBusy: 409
         case .leaseGone: 410
         case .payloadTooLarge: 413
@@ -80,6 +89,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .resultTooLarge(let message): message
         case .statementTimeout(let limit): "the statement ran longer than \(limit.milliseconds) ms and was cancelled"
         case .payloadTooLarge(let limit): "the request body is larger than \(limit) bytes"
+        case .unsupportedMediaType(let message), .notAcceptable(let message), .notFound(let message): message
         case .notReady(let message): message
         case .shuttingDown: "the service is shutting down"
         case .internal(let message): message

@@ -1,0 +1,47 @@
+import Logging
+
+/// The service's whole configuration, as read from the config file with its secrets resolved and
+/// every value checked (see ``ConfigLoader``).
+public struct WardenConfig: Sendable, Equatable {
+    public static let defaultShutdownGrace: Duration = .seconds(10)
+    public static let defaultMaxBodyBytes = 1 << 20
+
+    public var listen: ListenAddress
+    /// Empty: no authentication, every request acts as ``CallerIdentity/anonymousAdmin``, and the
+    /// service must listen on loopback only.
+    public var callers: [CallerConfig]
+    /// The pools opened at start, in file order.
+    public var pools: [PoolSettings]
+    public var servers: [ServerBudgetSettings]
+    /// How long in-flight requests may run on after SIGTERM before connections are closed.
+    public var shutdownGrace: Duration
+    public var maxBodyBytes: Int
+    public var logLevel: Logger.Level
+
+    public init(
+        listen: ListenAddress = ListenAddress(),
+        callers: [CallerConfig] = [],
+        pools: [PoolSettings] = [],
+        servers: [ServerBudgetSettings] = [],
+        shutdownGrace: Duration = WardenConfig.defaultShutdownGrace,
+        maxBodyBytes: Int = WardenConfig.defaultMaxBodyBytes,
+        logLevel: Logger.Level = .info
+    ) {
+        self.listen = listen
+        self.callers = callers
+        self.pools = pools
+        self.servers = servers
+        self.shutdownGrace = shutdownGrace
+        self.maxBodyBytes = maxBodyBytes
+        self.logLevel = logLevel
+    }
+
+    /// With no callers there is no authentication, so only this machine may reach the service.
+    public var requiresLoopback: Bool { callers.isEmpty }
+
+    /// Whether `name` may name a pool: `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`, the rule of the config
+    /// file and of `POST /v1/pools`.
+    public static func isValidPoolName(_ name: String) -> Bool {
+        ConfigText.isValidName(name)
+    }
+}

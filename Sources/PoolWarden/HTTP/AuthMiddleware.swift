@@ -1,0 +1,26 @@
+import HTTPTypes
+import OpenAPIRuntime
+
+/// Checks the bearer key of every /v1 operation and makes the caller known to the handler.
+struct AuthMiddleware: ServerMiddleware {
+    let callers: CallerRegistry
+
+    /// Operations anyone may call: probes, metrics and the contract itself.
+    static let open: Set<String> = ["healthz", "readyz", "metrics", "getOpenAPISpec"]
+
+    func intercept(
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        metadata: ServerRequestMetadata,
+        operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        if Self.open.contains(operationID) {
+            return try await next(request, body, metadata)
+        }
+        let caller = try callers.authenticate(authorizationHeader: request.headerFields[.authorization]).get()
+        return try await RequestCaller.$current.withValue(caller) {
+            try await next(request, body, metadata)
+        }
+    }
+}

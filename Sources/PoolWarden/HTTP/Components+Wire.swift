@@ -1,0 +1,137 @@
+import Foundation
+import OpenAPIRuntime
+import PostgresLibPQ
+
+// The runtime's views in the wire shapes of openapi.yaml: snake_case names, durations as integer
+// milliseconds, never a password or a full token (except the borrower's own, once).
+
+extension Components.Schemas.PoolStatus {
+    init(_ view: PoolStatusView) {
+        self.init(
+            name: view.name,
+            state: Components.Schemas.PoolState(rawValue: view.state) ?? .running,
+            limits: .init(min: view.min, max: view.max, maxPerCaller: view.maxPerCaller),
+            counts: .init(
+                open: view.counts.open, idle: view.counts.idle, leased: view.counts.leased,
+                opening: view.counts.opening, waiting: view.counts.waiting
+            ),
+            totals: .init(
+                borrows: view.totals.borrows, timeouts: view.totals.timeouts,
+                connectAttempts: view.totals.connectAttempts, connectFailures: view.totals.connectFailures,
+                expired: view.totals.expired, revoked: view.totals.revoked,
+                recycled: view.totals.recycled, closed: view.totals.closed
+            ),
+            lastError: view.lastError,
+            connections: view.connections.map { connection in
+                .init(
+                    id: connection.id,
+                    backendPid: connection.backendPID.map(Int.init),
+                    state: Components.Schemas.ConnectionState(rawValue: connection.state) ?? .idle,
+                    ageMs: Int(connection.age.milliseconds),
+                    idleMs: Int(connection.idle.milliseconds),
+                    caller: connection.caller,
+                    tokenPrefix: connection.tokenPrefix
+                )
+            },
+            settings: .init(view.settings, passwordSet: view.passwordSet, server: view.server)
+        )
+    }
+}
+
+extension Components.Schemas.PoolSettings {
+    init(_ settings: PoolSettings, passwordSet: Bool, server: String?) {
+        self.init(
+            conninfo: settings.redactedConninfo,
+            passwordSet: passwordSet,
+            server: server,
+            leaseTtlMs: Int(settings.leaseTTL.milliseconds),
+            borrowTimeoutMs: Int(settings.borrowTimeout.milliseconds),
+            maxLifetimeMs: Int(settings.maxLifetime?.milliseconds ?? 0),
+            idleTimeoutMs: Int(settings.idleTimeout?.milliseconds ?? 0),
+            healthCheckAfterMs: Int(settings.healthCheckAfter?.milliseconds ?? 0),
+            statementTimeoutMs: Int(settings.statementTimeout?.milliseconds ?? 0),
+            connectRetry: .init(
+                attempts: settings.connectRetry.attempts,
+                baseDelayMs: Int(settings.connectRetry.baseDelay.milliseconds),
+                maxDelayMs: Int(settings.connectRetry.maxDelay.milliseconds)
+            ),
+            applicationNameTagging: settings.applicationNameTagging
+        )
+    }
+}
+
+extension Components.Schemas.TransactionStatus {
+    init(_ status: PGTransactionStatus) {
+        self = switch status {
+        case .idle: .idle
+        case .active: .active
+        case .inTransaction: .inTransaction
+        case .inFailedTransaction: .inError
+        case .unknown: .unknown
+        }
+    }
+}
+
+extension Components.Schemas.Lease {
+    init(_ view: LeaseView) {
+        self.init(
+            token: view.token ?? view.tokenPrefix,
+            tokenPrefix: view.tokenPrefix,
+            pool: view.pool,
+            caller: view.caller,
+            connectionId: view.connectionID,
+            backendPid: Int(view.backendPID),
+            createdAt: view.createdAt,
+            expiresAt: view.expiresAt,
+            lastUsedAt: view.lastUsedAt,
+            ttlMs: Int(view.ttl.milliseconds),
+            transactionStatus: .init(view.transactionStatus),
+            key: view.key
+        )
+    }
+}
+
+extension Components.Schemas.LeaseInfo {
+    init(_ view: LeaseView) {
+        self.init(
+            tokenPrefix: view.tokenPrefix,
+            pool: view.pool,
+            caller: view.caller,
+            connectionId: view.connectionID,
+            backendPid: Int(view.backendPID),
+            createdAt: view.createdAt,
+            expiresAt: view.expiresAt,
+            lastUsedAt: view.lastUsedAt,
+            ttlMs: Int(view.ttl.milliseconds),
+            transactionStatus: .init(view.transactionStatus),
+            key: view.key
+        )
+    }
+}
+
+extension Components.Schemas.QueryResult {
+    init(_ result: PGQueryResult, elapsed: Duration) throws {
+        self.init(
+            command: result.command,
+            rowCount: result.rowCount ?? 0,
+            columns: result.columns.map { .init(name: $0.name, _type: $0.typeName, typeOid: Int($0.typeOID)) },
+            rows: try result.rows.map { row in try row.map { try OpenAPIValueContainer(unvalidatedValue: $0.sendableValue) } },
+            elapsedMs: Int(elapsed.milliseconds)
+        )
+    }
+}
+
+extension JSONValue {
+    /// The plain Swift value OpenAPIValueContainer accepts.
+    var sendableValue: (any Sendable)? {
+        switch self {
+        case .null: nil
+        case .bool(let value): value
+        case .int(let value): Int(value)
+        case .double(let value): value
+        case .string(let value): value
+        case .array(let values): values.map(\.sendableValue)
+        case .object(let members): Dictionary(members.map { ($0.key, $0.value.sendableValue) }, uniquingKeysWith: { _, last in last })
+        }
+    }
+}

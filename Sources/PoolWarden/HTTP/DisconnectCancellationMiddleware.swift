@@ -1,0 +1,15 @@
+import Hummingbird
+
+/// Cancels a borrow whose HTTP client hangs up while it waits for a connection, so that the pool
+/// drops the waiter instead of handing a lease to nobody (invariant 6). Only borrows: Hummingbird
+/// closes the connection after such a request, which would cost keep-alive everywhere else.
+struct DisconnectCancellationMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .post, request.uri.path.hasPrefix("/v1/pools/"), request.uri.path.hasSuffix("/leases") else {
+            return try await next(request, context)
+        }
+        return try await request.body.consumeWithCancellationOnInboundClose { body in
+            try await next(Request(head: request.head, body: body), context)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import OpenAPIRuntime
+
+/// RFC 9457 problem documents for `WardenError`s, as openapi.yaml's Problem schema describes them.
+enum Problem {
+    static let contentType = "application/problem+json"
+
+    static func schema(for error: WardenError) -> Components.Schemas.Problem {
+        var problem = Components.Schemas.Problem(
+            _type: "urn:poolwarden:problem:\(error.code)",
+            title: title(for: error),
+            status: error.status,
+            detail: error.detail,
+            code: Components.Schemas.ProblemCode(rawValue: error.code) ?? .internalError
+        )
+        switch error {
+        case .invalidRequest(_, let field):
+            problem.field = field
+        case .poolNotFound(let pool), .poolExists(let pool), .callerQuota(let pool, _), .poolExhausted(let pool, _, _),
+             .connectFailed(let pool, _):
+            problem.pool = pool
+        case .leaseGone(let reason):
+            problem.reason = switch reason {
+            case .expired: .expired
+            case .revoked, .shutdown: .revoked
+            case .connectionLost: .connectionLost
+            case .poolDeleted: .poolDeleted
+            }
+        case .sqlError(let error):
+            problem.sqlstate = error.sqlState
+            problem.severity = error.severity
+            problem.hint = error.hint
+            problem.pgDetail = error.detail
+            problem.position = error.position
+        default:
+            break
+        }
+        return problem
+    }
+
+    static func response(for error: WardenError) -> (HTTPResponse, HTTPBody?) {
+        var fields: HTTPFields = [.contentType: contentType]
+        switch error {
+        case .poolExhausted(_, _, let seconds): fields[.retryAfter] = String(seconds)
+        case .notReady, .shuttingDown: fields[.retryAfter] = "1"
+        case .unauthorized: fields[.wwwAuthenticate] = "Bearer realm=\"poolwarden\""
+        default: break
+        }
+        let body = (try? encoder.encode(schema(for: error))) ?? Data()
+        return (HTTPResponse(status: .init(code: error.status), headerFields: fields), HTTPBody(body))
+    }
+
+    private static let encoder = JSONEncoder()
+
+    private static func title(for error: WardenError) -> String {
+        switch error {
+        case .invalidRequest: "Invalid request"
+        case .unauthorized: "Unauthorized"
+        case .forbidden: "Forbidden"
+        case .poolNotFound: "Pool not found"
+        case .poolExists: "Pool exists"
+        case .leaseNotFound: "Lease not found"
+        case .leaseGone: "Lease gone"
+        case .leaseBusy: "Lease busy"
+        case .callerQuota: "Caller quota reached"
+        case .poolExhausted: "Pool exhausted"
+        case .connectFailed: "Cannot connect to PostgreSQL"
+        case .sqlError: "SQL error"
+        case .resultTooLarge: "Result too large"
+        case .statementTimeout: "Statement timeout"
+        case .payloadTooLarge: "Payload too large"
+        case .unsupportedMediaType: "Unsupported media type"
+        case .notAcceptable: "Not acceptable"
+        case .notFound: "Not found"
+        case .notReady: "Not ready"
+        case .shuttingDown: "Shutting down"
+        case .internal: "Internal error"
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import HTTPTypes
+import OpenAPIRuntime
+
+/// Turns every failure into `application/problem+json` with a stable code, enforces the body size
+/// limit (413), and passes an empty body on as no body, so optional bodies may be left out.
+struct ProblemMiddleware: ServerMiddleware {
+    let maxBodyBytes: Int
+
+    func intercept(
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        metadata: ServerRequestMetadata,
+        operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var buffered: HTTPBody?
+        do {
+            buffered = try await bufferedBody(body)
+        } catch let error as WardenError {
+            return Problem.response(for: error)
+        }
+        do {
+            return try await next(request, buffered, metadata)
+        } catch {
+            return Problem.response(for: Self.wardenError(from: error))
+        }
+    }
+
+    private func bufferedBody(_ body: HTTPBody?) async throws -> HTTPBody? {
+        guard let body else { return nil }
+        if case .known(let length) = body.length, length > maxBodyBytes {
+            throw WardenError.payloadTooLarge(limit: maxBodyBytes)
+        }
+        var bytes: [UInt8] = []
+        for try await chunk in body {
+            bytes.append(contentsOf: chunk)
+            if bytes.count > maxBodyBytes { throw WardenError.payloadTooLarge(limit: maxBodyBytes) }
+        }
+        return bytes.isEmpty ? nil : HTTPBody(bytes)
+    }
+
+    /// The caller-facing error for whatever a handler, a middleware or the generated code threw.
+    static func wardenError(from error: any Error) -> WardenError {
+        if let error = error as? WardenError { return error }
+        guard let server = error as? ServerError else { return .internal("internal error") }
+        if let inner = server.underlyingError as? WardenError { return inner }
+        if let decoding = server.underlyingError as? DecodingError { return .invalidRequest(describe(decoding)) }
+        switch server.httpStatus.code {
+        case 400: return .invalidRequest(server.causeDescription)
+        case 406: return .notAcceptable(server.causeDescription)
+        case 415: return .unsupportedMediaType(server.causeDescription)
+        default: return .internal("internal error")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let text = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return text.isEmpty ? "the body" : text
+        }
+        switch error {
+        case .dataCorrupted(let context): return "malformed JSON or value at \(path(context)): \(context.debugDescription)"
+        case .keyNotFound(let key, let context): return "missing field \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "wrong type at \(path(context)): \(context.debugDescription)"
+        @unknown default: return "the body could not be read"
+        }
+    }
+}

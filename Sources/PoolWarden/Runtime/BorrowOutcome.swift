@@ -1,0 +1,12 @@
+/// The answer to a borrow.
+public struct BorrowOutcome: Sendable, Equatable {
+    /// The lease, with its full token.
+    public var lease: LeaseView
+    /// False when the caller's idempotency key found its existing live lease (HTTP 200 instead of 201).
+    public var created: Bool
+
+    public init(lease: LeaseView, created: Bool) {
+        self.lease = lease
+        self.created = created
+    }
+}

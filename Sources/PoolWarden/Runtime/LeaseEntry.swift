@@ -1,0 +1,20 @@
+import Foundation
+import PoolCore
+
+/// A live lease as the registry knows it, keyed by its token. PoolCore keeps its timing (TTL,
+/// expiry); this keeps what the API needs beside it.
+struct LeaseEntry {
+    let lease: LeaseID
+    let pool: PoolID
+    let poolName: String
+    let caller: String
+    let key: String?
+    let connectionID: ConnectionID
+    let connection: ServerConnection
+    let createdAt: Date
+    var lastUsedAt: Date?
+    /// A statement, a release or the application_name tagging runs on it: a second statement
+    /// answers `lease_busy`. PoolCore is told too (`leaseTouched(running: true)`), so the lease
+    /// cannot expire meanwhile.
+    var busy = false
+}

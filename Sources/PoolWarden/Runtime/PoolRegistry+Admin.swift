@@ -1,0 +1,142 @@
+import Logging
+import PoolCore
+
+extension PoolRegistry {
+    /// Adds a pool at runtime and opens its first `min` connections.
+    public func createPool(_ settings: PoolSettings) throws(WardenError) -> PoolStatusView {
+        let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
+            let now = ContinuousClock.now
+            let actions = try addPool(settings, to: &state, now: now)
+            var effects = RegistryEffects()
+            apply(actions, to: &state, now: now, effects: &effects)
+            return (try statusView(settings.name, state), effects)
+        }
+        perform(effects)
+        return view
+    }
+
+    /// Changes a running pool: limits, timeouts, connect retry, result limits, tagging, and the
+    /// conninfo or password for the connections opened from now on (see ``PoolPatch``).
+    ///
+    /// A conninfo that would move the pool to another server budget is refused: budgets are fixed
+    /// when a pool is added.
+    public func updatePool(_ name: String, _ patch: PoolPatch) throws(WardenError) -> PoolStatusView {
+        let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
+            guard let id = state.poolIDs[name], var entry = state.pools[id] else { throw .poolNotFound(name) }
+            let settings = patch.applied(to: entry.settings)
+            try PoolSettingsRules.validate(settings)
+            if settings.conninfo != entry.settings.conninfo {
+                let server = ServerAddress(conninfo: settings.conninfo).flatMap { state.servers[$0] }
+                guard server == entry.server else {
+                    throw .invalidRequest(
+                        "the new conninfo names a server with another connection budget; create a new pool instead",
+                        field: "conninfo"
+                    )
+                }
+            }
+            entry.settings = settings
+            state.pools[id] = entry
+            let now = ContinuousClock.now
+            var effects = RegistryEffects()
+            apply(state.group.reconfigure(id, PoolSettingsRules.configuration(settings), now: now), to: &state, now: now, effects: &effects)
+            if let mode = patch.recycle {
+                let recycled = state.group.recycle(id, mode: Self.coreMode(mode), olderThan: nil, now: now)
+                apply(recycled.actions, to: &state, now: now, effects: &effects)
+            }
+            logger.info(
+                "pool updated",
+                metadata: [
+                    "pool": "\(name)", "min": "\(settings.min)", "max": "\(settings.max)",
+                    "conninfo_changed": "\(patch.conninfo != nil)", "password_changed": "\(patch.password != nil)",
+                    "recycle": "\(patch.recycle?.rawValue ?? "none")",
+                ]
+            )
+            return (try statusView(name, state), effects)
+        }
+        perform(effects)
+        return view
+    }
+
+    /// Deletes a pool: waiting borrows fail, leases are revoked (rolled back, their tokens answer
+    /// 410), every connection closes. Returns once none is left, or after 10 seconds.
+    public func deletePool(_ name: String) async throws(WardenError) {
+        let (signal, effects) = try state.withLock { state throws(WardenError) -> (CompletionSignal, RegistryEffects) in
+            guard let id = state.poolIDs.removeValue(forKey: name) else { throw .poolNotFound(name) }
+            let signal = CompletionSignal()
+            state.poolClosedSignals[id] = signal
+            let now = ContinuousClock.now
+            var effects = RegistryEffects()
+            apply(state.group.deletePool(id, revokeLeases: true, now: now), to: &state, now: now, effects: &effects)
+            for connect in state.connects.values where connect.pool == id {
+                connect.task.cancel()
+            }
+            return (signal, effects)
+        }
+        perform(effects)
+        logger.info("pool deleting", metadata: ["pool": "\(name)"])
+        if await !signal.wait(timeout: Self.closeWait) {
+            logger.warning("pool delete: connections still closing after the grace period", metadata: ["pool": "\(name)"])
+        }
+    }
+
+    /// Borrows wait instead of being served; leases go on.
+    public func pause(_ name: String) throws(WardenError) -> PoolStatusView {
+        try adminStep(name, log: "pool paused") { group, id, now in group.pause(id, now: now) }
+    }
+
+    /// Serves the borrows that waited during the pause, in order.
+    public func resume(_ name: String) throws(WardenError) -> PoolStatusView {
+        try adminStep(name, log: "pool resumed") { group, id, now in group.resume(id, now: now) }
+    }
+
+    /// Retires connections at least `olderThan` old (all when nil): idle ones close now; leased
+    /// ones at release (`graceful`) or now with their leases revoked (`immediate`). Replacements
+    /// open up to `min` and for waiting borrows.
+    public func recycle(_ name: String, mode: RecycleMode, olderThan: Duration?) throws(WardenError) -> RecycleCounts {
+        if let olderThan, olderThan < .zero {
+            throw .invalidRequest("older_than_ms must not be negative", field: "older_than_ms")
+        }
+        let (counts, effects) = try state.withLock { state throws(WardenError) -> (RecycleCounts, RegistryEffects) in
+            guard let id = state.poolIDs[name] else { throw .poolNotFound(name) }
+            let now = ContinuousClock.now
+            let recycled = state.group.recycle(id, mode: Self.coreMode(mode), olderThan: olderThan, now: now)
+            var effects = RegistryEffects()
+            apply(recycled.actions, to: &state, now: now, effects: &effects)
+            let counts = RecycleCounts(closed: recycled.counts.closed, deferred: recycled.counts.deferred, revoked: recycled.counts.revoked)
+            return (counts, effects)
+        }
+        perform(effects)
+        logger.info(
+            "pool recycled",
+            metadata: [
+                "pool": "\(name)", "mode": "\(mode.rawValue)", "closed": "\(counts.closed)",
+                "deferred": "\(counts.deferred)", "revoked": "\(counts.revoked)",
+            ]
+        )
+        return counts
+    }
+
+    private func adminStep(
+        _ name: String,
+        log message: Logger.Message,
+        _ event: (inout PoolGroup<WardenPoolTypes>, PoolID, ContinuousClock.Instant) -> PoolActions
+    ) throws(WardenError) -> PoolStatusView {
+        let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
+            guard let id = state.poolIDs[name] else { throw .poolNotFound(name) }
+            let now = ContinuousClock.now
+            var effects = RegistryEffects()
+            apply(event(&state.group, id, now), to: &state, now: now, effects: &effects)
+            return (try statusView(name, state), effects)
+        }
+        perform(effects)
+        logger.info(message, metadata: ["pool": "\(name)"])
+        return view
+    }
+
+    static func coreMode(_ mode: RecycleMode) -> PoolCore.RecycleMode {
+        switch mode {
+        case .graceful: .graceful
+        case .immediate: .immediate
+        }
+    }
+}

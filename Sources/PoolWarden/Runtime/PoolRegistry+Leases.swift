@@ -1,0 +1,240 @@
+import Foundation
+import PoolCore
+import PostgresLibPQ
+
+extension PoolRegistry {
+    /// A live lease. Throws `leaseNotFound` for a token that is unknown, malformed, released or
+    /// another caller's (unless `caller` is an admin), `leaseGone` for one that ended otherwise.
+    public func lease(token: String, caller: CallerIdentity) throws(WardenError) -> LeaseView {
+        try state.withLock { state throws(WardenError) -> LeaseView in
+            let wall = WallClock()
+            let entry = try ownedLease(token, caller, state, now: wall.instant)
+            guard let view = leaseView(entry, token: token, state, wall: wall) else { throw .leaseNotFound }
+            return view
+        }
+    }
+
+    /// The live leases of a pool, oldest first: a client's own, every one for an admin. Tokens are
+    /// shown by prefix only.
+    public func leases(pool: String, caller: CallerIdentity) throws(WardenError) -> [LeaseView] {
+        guard caller.mayUse(pool: pool) else { throw .forbidden("caller \(caller.name) may not use pool \(pool)") }
+        return try state.withLock { state throws(WardenError) -> [LeaseView] in
+            guard let id = state.poolIDs[pool] else { throw .poolNotFound(pool) }
+            let wall = WallClock()
+            var views: [LeaseView] = []
+            for (token, entry) in state.leases where entry.pool == id && (caller.isAdmin || entry.caller == caller.name) {
+                if let view = leaseView(entry, token: token, state, wall: wall) { views.append(view) }
+            }
+            return views.sorted { ($0.createdAt, $0.connectionID) < ($1.createdAt, $1.connectionID) }
+        }
+    }
+
+    /// Runs one statement on the leased connection; transactions span calls.
+    ///
+    /// `timeout` (capped at the pool's `max_statement_timeout`, else the pool's
+    /// `statement_timeout`) is enforced by cancelling the statement: `statementTimeout`, the lease
+    /// stays usable. A SQL error is `sqlError` and the lease stays usable (inside a transaction,
+    /// the transaction is then failed, as in psql). A lost connection ends the lease:
+    /// `leaseGone(.connectionLost)`, and the pool replaces the connection. A second statement
+    /// while one runs is `leaseBusy`.
+    public func query(
+        token: String,
+        caller: CallerIdentity,
+        sql: String,
+        parameters: [String?],
+        timeout: Duration?
+    ) async throws(WardenError) -> PGQueryResult {
+        let (entry, limit, limits, metrics) = try state.withLock {
+            state throws(WardenError) -> (LeaseEntry, Duration?, PGResultLimits, WardenMetrics?) in
+            let now = ContinuousClock.now
+            let entry = try ownedLease(token, caller, state, now: now)
+            guard !entry.busy else { throw .leaseBusy }
+            guard let pool = state.pools[entry.pool] else { throw .leaseGone(reason: .poolDeleted) }
+            let limit = try PoolSettingsRules.statementTimeout(requested: timeout, pool.settings)
+            state.leases[token]?.busy = true
+            _ = state.group.leaseTouched(entry.lease, running: true, now: now)
+            let limits = PGResultLimits(maxRows: pool.settings.maxResultRows, maxBytes: pool.settings.maxResultBytes)
+            return (entry, limit, limits, pool.metrics)
+        }
+        logger.trace("statement", metadata: ["lease": "\(LeaseToken.displayPrefix(token))", "sql": "\(sql)"])
+        let started = ContinuousClock.now
+        let (result, timedOut) = await entry.connection.run(deadline: limit) { pg in
+            try await pg.query(sql, parameters, limits: limits)
+        }
+        metrics?.queryDuration.recordNanoseconds(WardenMetrics.elapsed(ContinuousClock.now - started))
+        return try finishStatement(token: token, entry: entry, result: result, timedOut: timedOut, limit: limit)
+    }
+
+    /// Borrows with the pool's `borrow_timeout`, runs one statement, and releases (rolling back
+    /// whatever the statement left open).
+    public func queryOnce(
+        pool: String,
+        caller: CallerIdentity,
+        sql: String,
+        parameters: [String?],
+        timeout: Duration?
+    ) async throws(WardenError) -> PGQueryResult {
+        if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
+        let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: nil, key: nil)
+        guard let token = outcome.lease.token else { throw .internal("a new lease without its token") }
+        let result: Result<PGQueryResult, WardenError>
+        do {
+            result = .success(try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout))
+        } catch {
+            result = .failure(error)
+        }
+        try? await release(token: token, caller: caller)
+        return try result.get()
+    }
+
+    /// Gives the lease back. A connection left inside a transaction is rolled back before anyone
+    /// else gets it; a broken one is closed and replaced. Throws `leaseNotFound` for an unknown or
+    /// already released token, `leaseGone` for one that ended otherwise, `leaseBusy` while a
+    /// statement runs on it.
+    public func release(token: String, caller: CallerIdentity) async throws(WardenError) {
+        let (entry, effects) = try state.withLock { state throws(WardenError) -> (LeaseEntry, RegistryEffects) in
+            let now = ContinuousClock.now
+            let entry = try ownedLease(token, caller, state, now: now)
+            guard !entry.busy else { throw .leaseBusy }
+            var effects = RegistryEffects()
+            endLease(token: token, entry, &state, now: now, effects: &effects)
+            return (entry, effects)
+        }
+        perform(effects)
+        logger.debug("lease released", metadata: ["pool": "\(entry.poolName)", "lease": "\(LeaseToken.displayPrefix(token))"])
+    }
+
+    /// Extends a lease: it now expires `ttl` (or its current TTL) from now.
+    public func renew(token: String, caller: CallerIdentity, ttl: Duration?) throws(WardenError) -> LeaseView {
+        if let ttl, ttl <= .zero { throw .invalidRequest("ttl_ms must be positive", field: "ttl_ms") }
+        let (view, effects) = try state.withLock { state throws(WardenError) -> (LeaseView, RegistryEffects) in
+            let wall = WallClock()
+            let entry = try ownedLease(token, caller, state, now: wall.instant)
+            guard let renewed = state.group.renew(entry.lease, ttl: ttl, now: wall.instant) else { throw .leaseNotFound }
+            var effects = RegistryEffects()
+            apply(renewed.actions, to: &state, now: wall.instant, effects: &effects)
+            guard let view = leaseView(entry, token: token, state, wall: wall) else { throw .leaseNotFound }
+            return (view, effects)
+        }
+        perform(effects)
+        return view
+    }
+
+    // MARK: Helpers
+
+    /// The caller's live lease for `token`, or the error its token answers.
+    func ownedLease(
+        _ token: String,
+        _ caller: CallerIdentity,
+        _ state: borrowing RegistryState,
+        now: ContinuousClock.Instant
+    ) throws(WardenError) -> LeaseEntry {
+        guard LeaseToken.isWellFormed(token) else { throw .leaseNotFound }
+        if let entry = state.leases[token] {
+            guard caller.isAdmin || entry.caller == caller.name else { throw .leaseNotFound }
+            return entry
+        }
+        if let ended = state.ended.lookup(token, now: now), caller.isAdmin || ended.caller == caller.name {
+            throw .leaseGone(reason: ended.reason)
+        }
+        throw .leaseNotFound
+    }
+
+    func leaseView(_ entry: LeaseEntry, token: String, _ state: borrowing RegistryState, wall: WallClock) -> LeaseView? {
+        guard let info = state.group.lease(entry.lease) else { return nil }
+        return LeaseView(
+            token: nil,
+            tokenPrefix: LeaseToken.displayPrefix(token),
+            pool: entry.poolName,
+            caller: entry.caller,
+            connectionID: Int(entry.connectionID.serial),
+            backendPID: entry.connection.backendPID,
+            createdAt: entry.createdAt,
+            expiresAt: wall.date(of: info.expiresAt),
+            lastUsedAt: entry.lastUsedAt,
+            ttl: info.ttl,
+            key: entry.key,
+            // Reading libpq's status while a statement runs would race the statement.
+            transactionStatus: entry.busy ? .active : entry.connection.transactionStatus
+        )
+    }
+
+    /// After a statement: the lease is usable again, or ended when its connection broke.
+    private func finishStatement(
+        token: String,
+        entry: LeaseEntry,
+        result: Result<PGQueryResult, any Error>,
+        timedOut: Bool,
+        limit: Duration?
+    ) throws(WardenError) -> PGQueryResult {
+        var lost = false
+        if case .failure(let error) = result {
+            lost = !((error as? PGError)?.connectionUsable ?? false) || !entry.connection.isUsable
+        }
+        let (outcome, effects) = state.withLock { state -> (Result<PGQueryResult, WardenError>, RegistryEffects) in
+            let now = ContinuousClock.now
+            var effects = RegistryEffects()
+            guard state.leases[token]?.lease == entry.lease else {
+                // Revoked while the statement ran (its connection was closed under it). A statement
+                // that completed anyway, a COMMIT say, still reports its result.
+                if case .success(let value) = result { return (.success(value), effects) }
+                let reason = state.ended.lookup(token, now: now)?.reason ?? .revoked
+                return (.failure(.leaseGone(reason: reason)), effects)
+            }
+            if lost {
+                state.leases[token] = nil
+                state.tokens[entry.lease] = nil
+                state.ended.insert(token, caller: entry.caller, reason: .connectionLost, now: now)
+                apply(state.group.release(entry.lease, .broken, now: now), to: &state, now: now, effects: &effects)
+                return (.failure(.leaseGone(reason: .connectionLost)), effects)
+            }
+            state.leases[token]?.busy = false
+            state.leases[token]?.lastUsedAt = Date()
+            _ = state.group.leaseTouched(entry.lease, running: false, now: now)
+            return (result.mapError { Self.wardenError($0, timedOut: timedOut, limit: limit) }, effects)
+        }
+        perform(effects)
+        if lost, case .failure(let error) = result {
+            logger.warning(
+                "lease lost its connection",
+                metadata: ["pool": "\(entry.poolName)", "lease": "\(LeaseToken.displayPrefix(token))", "error": "\(error)"]
+            )
+        }
+        return try outcome.get()
+    }
+
+    private static func wardenError(_ error: any Error, timedOut: Bool, limit: Duration?) -> WardenError {
+        guard let error = error as? PGError else { return .internal("the statement failed: \(error)") }
+        switch error.kind {
+        case .resultTooLarge:
+            return .resultTooLarge(error.message)
+        case .sql where timedOut && error.sqlState == "57014":
+            return .statementTimeout(limit ?? .zero)
+        default:
+            return .sqlError(error)
+        }
+    }
+
+    /// Ends a lease its holder gave back: decides how the connection comes back (clean, to be
+    /// reset, or broken) and tells PoolCore.
+    func endLease(token: String, _ entry: LeaseEntry, _ state: inout RegistryState, now: ContinuousClock.Instant, effects: inout RegistryEffects) {
+        state.leases[token] = nil
+        state.tokens[entry.lease] = nil
+        let actions = state.group.release(entry.lease, disposition(of: entry.connection), now: now)
+        apply(actions, to: &state, now: now, effects: &effects)
+    }
+
+    private func disposition(of connection: ServerConnection) -> ReleaseDisposition {
+        guard connection.isUsable else { return .broken }
+        switch connection.transactionStatus {
+        case .idle:
+            // A tagged connection goes through PoolCore's reset, which puts application_name back
+            // off the caller's path (the release answers without waiting for it).
+            return connection.tag == nil ? .clean : .inTransaction
+        case .inTransaction, .inFailedTransaction:
+            return .inTransaction
+        case .active, .unknown:
+            return .broken
+        }
+    }
+}

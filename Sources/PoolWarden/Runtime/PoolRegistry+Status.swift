@@ -1,0 +1,115 @@
+import PoolCore
+import PostgresLibPQ
+
+extension PoolRegistry {
+    /// A pool's limits, counts, totals, last connect error and one row per connection. A pool
+    /// being deleted is not found by name any more.
+    public func status(pool: String) throws(WardenError) -> PoolStatusView {
+        try state.withLock { state throws(WardenError) -> PoolStatusView in
+            try statusView(pool, state)
+        }
+    }
+
+    /// Every pool, sorted by name; a pool being deleted shows as `draining` until it is gone.
+    public func statuses() -> [PoolStatusView] {
+        state.withLock { state -> [PoolStatusView] in
+            let wall = WallClock()
+            return state.pools.values
+                .compactMap { entry in state.group.status(entry.id).map { statusView(entry, $0, state, wall: wall) } }
+                .sorted { ($0.name, $0.state == "draining" ? 1 : 0) < ($1.name, $1.state == "draining" ? 1 : 0) }
+        }
+    }
+
+    /// Per pool whether it can serve. A pool with `min` > 0 is not ready while it has no open
+    /// connection (still connecting, or connects failing) or is degraded; one with `min` 0
+    /// connects on demand and counts as ready.
+    public func readiness() -> [PoolReadiness] {
+        state.withLock { state -> [PoolReadiness] in
+            state.poolIDs.keys.sorted().compactMap { name -> PoolReadiness? in
+                guard let id = state.poolIDs[name], let entry = state.pools[id], let status = state.group.status(id) else {
+                    return nil
+                }
+                guard entry.settings.min > 0 else { return PoolReadiness(pool: name, ready: true, reason: nil) }
+                if status.degraded || status.counts.open == 0 {
+                    let error = status.lastError.map { ": " + redacted($0, entry.settings) } ?? ""
+                    let reason: String
+                    if status.degraded {
+                        reason = "cannot connect" + error
+                    } else {
+                        reason = status.lastError == nil ? "connecting" : "connecting, last attempt failed" + error
+                    }
+                    return PoolReadiness(pool: name, ready: false, reason: reason)
+                }
+                return PoolReadiness(pool: name, ready: true, reason: nil)
+            }
+        }
+    }
+
+    func statusView(_ name: String, _ state: borrowing RegistryState) throws(WardenError) -> PoolStatusView {
+        guard let id = state.poolIDs[name], let entry = state.pools[id], let status = state.group.status(id) else {
+            throw .poolNotFound(name)
+        }
+        return statusView(entry, status, state, wall: WallClock())
+    }
+
+    private func statusView(
+        _ entry: PoolEntry,
+        _ status: PoolGroup<WardenPoolTypes>.PoolStatus,
+        _ state: borrowing RegistryState,
+        wall: WallClock
+    ) -> PoolStatusView {
+        let now = wall.instant
+        let totals = status.totals
+        let connections = status.connections.map { row -> ConnectionView in
+            var idle = now - row.lastUsedAt
+            var prefix: String?
+            if let lease = row.lease {
+                prefix = state.tokens[lease].map(LeaseToken.displayPrefix)
+                if let info = state.group.lease(lease) {
+                    idle = info.running ? .zero : now - (info.expiresAt - info.ttl)
+                }
+            }
+            return ConnectionView(
+                id: Int(row.id.serial),
+                backendPID: row.connection?.backendPID,
+                state: row.state.rawValue,
+                age: now - row.createdAt,
+                idle: Swift.max(.zero, idle),
+                caller: row.caller,
+                tokenPrefix: prefix
+            )
+        }
+        var settings = entry.settings
+        let passwordSet = settings.password != nil || PGConninfo.password(in: settings.conninfo) != nil
+        settings.conninfo = settings.redactedConninfo
+        settings.password = nil
+        let server = entry.server.flatMap { id in state.servers.first(where: { $0.value == id }).map { "\($0.key.host):\($0.key.port)" } }
+        return PoolStatusView(
+            name: entry.settings.name,
+            state: status.state.rawValue,
+            min: status.limits.min,
+            max: status.limits.max,
+            maxPerCaller: status.limits.maxPerCaller,
+            counts: Self.counts(status.counts),
+            totals: PoolStatusView.Totals(
+                borrows: totals.borrows,
+                timeouts: totals.timeouts,
+                connectAttempts: totals.connectAttempts,
+                connectFailures: totals.connectFailures,
+                expired: totals.expired,
+                revoked: totals.revoked,
+                recycled: totals.recycled,
+                closed: totals.closed
+            ),
+            lastError: status.lastError.map { redacted($0, entry.settings) },
+            connections: connections,
+            settings: settings,
+            passwordSet: passwordSet,
+            server: server
+        )
+    }
+
+    private func redacted(_ message: String, _ settings: PoolSettings) -> String {
+        PGRedaction.redact(message, secrets: settings.password.map { [$0] } ?? [])
+    }
+}

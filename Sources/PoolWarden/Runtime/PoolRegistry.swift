@@ -1,0 +1,212 @@
+import CoreMetrics
+import Logging
+import PoolCore
+import PostgresLibPQ
+import Synchronization
+
+/// Owns every pool of the service: one PoolCore ``PoolGroup`` driven with real libpq connections,
+/// timers and retry-on-connect, plus the lease tokens callers hold.
+///
+/// All decisions are made under one lock, where PoolCore's group and the runtime's bookkeeping
+/// change together; I/O (connects, statements, resets, closes) runs outside it in tasks that report
+/// back as PoolCore events, and waiting borrows are answered after the lock is released.
+public final class PoolRegistry: Sendable {
+    let logger: Logger
+    /// The backend given to `init`; nil means the global one (`MetricsSystem.factory`).
+    let explicitMetricsFactory: (any MetricsFactory)?
+    let state: Mutex<RegistryState>
+    let shutdownSignal = CompletionSignal()
+
+    /// How long setting application_name, a health check or the untagging at release may take
+    /// before the statement is cancelled (and the connection closed if that does not help).
+    static let quickOperationDeadline: Duration = .seconds(5)
+    /// The same for the rollback and reset statement after a lease.
+    static let resetDeadline: Duration = .seconds(10)
+    /// How long `deletePool` and `shutdown` wait for every connection to close.
+    static let closeWait: Duration = .seconds(10)
+    /// How often the gauges are sampled when nobody asks for them.
+    static let metricsInterval: Duration = .seconds(1)
+
+    /// - Parameters:
+    ///   - pools: the pools to run; invalid or duplicate ones are logged and left out (the config
+    ///     layer refuses them first).
+    ///   - servers: budgets shared by every pool whose conninfo names that host and port.
+    ///   - metricsFactory: where metrics go; nil means the backend bootstrapped into swift-metrics
+    ///     (looked up again at `start()`, so the app may bootstrap it after making the registry).
+    public init(
+        pools: [PoolSettings],
+        servers: [ServerBudgetSettings],
+        logger: Logger,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
+        self.logger = logger
+        self.explicitMetricsFactory = metricsFactory
+        var initial = RegistryState(group: PoolGroup(now: .now, random: SystemRandomNumberGenerator()))
+        for budget in servers {
+            let address = ServerAddress(budget)
+            guard initial.servers[address] == nil else {
+                logger.error("server budget listed twice; the first one counts", metadata: ["host": "\(budget.host)", "port": "\(budget.port)"])
+                continue
+            }
+            initial.servers[address] = initial.group.addServer(maxConnections: budget.maxConnections)
+        }
+        self.state = Mutex(initial)
+        for settings in pools {
+            do throws(WardenError) {
+                try state.withLock { state throws(WardenError) in
+                    let actions = try addPool(settings, to: &state, now: .now)
+                    state.pendingStart.append(actions)
+                }
+            } catch {
+                logger.error("pool left out", metadata: ["pool": "\(settings.name)", "error": "\(error.detail)"])
+            }
+        }
+    }
+
+    /// Opens each pool's first `min` connections and arms its timers; returns without waiting
+    /// for the connects.
+    public func start() async {
+        let effects = state.withLock { state -> RegistryEffects in
+            var effects = RegistryEffects()
+            guard !state.started else { return effects }
+            state.started = true
+            if explicitMetricsFactory == nil {
+                for (id, entry) in state.pools {
+                    state.pools[id]?.metrics = WardenMetrics(pool: entry.settings.name, factory: MetricsSystem.factory)
+                }
+            }
+            startPending(&state, effects: &effects)
+            state.metricsTask = Task { [weak self] in
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: Self.metricsInterval) } catch { return }
+                    self?.refreshMetrics()
+                }
+            }
+            return effects
+        }
+        perform(effects)
+        logger.info("pools started", metadata: ["pools": "\(statuses().map(\.name).joined(separator: ","))"])
+    }
+
+    /// Rolls back and closes every server connection: waiting borrows fail, leases are revoked
+    /// (their tokens answer 410), running statements are cancelled. Returns once no connection is
+    /// left, or after 10 seconds. Idempotent.
+    public func shutdown() async {
+        let effects = state.withLock { state -> RegistryEffects in
+            var effects = RegistryEffects()
+            state.metricsTask?.cancel()
+            state.metricsTask = nil
+            guard !state.group.isShuttingDown else { return effects }
+            // Connects of pools that never started must exist before they can be abandoned.
+            startPending(&state, effects: &effects)
+            state.started = true
+            let now = ContinuousClock.now
+            apply(state.group.shutdown(now: now), to: &state, now: now, effects: &effects)
+            for connect in state.connects.values { connect.task.cancel() }
+            return effects
+        }
+        perform(effects)
+        if await shutdownSignal.wait(timeout: Self.closeWait) {
+            logger.info("all server connections closed")
+        } else {
+            logger.warning("shutdown: connections still closing after the grace period")
+        }
+        state.withLock { state in
+            for timer in state.timers.values { timer.task.cancel() }
+            state.timers = [:]
+        }
+    }
+
+    /// Samples every pool's connection counts into its gauges. The periodic sampling calls it; a
+    /// `/metrics` handler may call it right before rendering for exact values.
+    public func refreshMetrics() {
+        let samples = state.withLock { state -> [(WardenMetrics, PoolStatusView.Counts)] in
+            state.pools.values.compactMap { entry in
+                guard let status = state.group.status(entry.id) else { return nil }
+                return (entry.metrics, Self.counts(status.counts))
+            }
+        }
+        for (metrics, counts) in samples { metrics.record(counts) }
+    }
+
+    // MARK: Helpers
+
+    /// Carries out the first actions of the pools `init` added, once.
+    func startPending(_ state: inout RegistryState, effects: inout RegistryEffects) {
+        guard !state.pendingStart.isEmpty else { return }
+        let pending = state.pendingStart
+        state.pendingStart = []
+        let now = ContinuousClock.now
+        for actions in pending {
+            apply(actions, to: &state, now: now, effects: &effects)
+        }
+    }
+
+    /// Adds a validated pool to PoolCore; returns its first actions.
+    func addPool(_ settings: PoolSettings, to state: inout RegistryState, now: ContinuousClock.Instant) throws(WardenError) -> PoolActions {
+        try PoolSettingsRules.validate(settings)
+        guard state.poolIDs[settings.name] == nil else { throw .poolExists(settings.name) }
+        let server = ServerAddress(conninfo: settings.conninfo).flatMap { state.servers[$0] }
+        let added: (pool: PoolID, actions: PoolActions)
+        do {
+            added = try state.group.addPool(PoolSettingsRules.configuration(settings), server: server, now: now)
+        } catch {
+            throw .shuttingDown
+        }
+        state.poolIDs[settings.name] = added.pool
+        state.pools[added.pool] = PoolEntry(
+            id: added.pool,
+            settings: settings,
+            server: server,
+            metrics: WardenMetrics(pool: settings.name, factory: explicitMetricsFactory ?? MetricsSystem.factory)
+        )
+        logger.info(
+            "pool added",
+            metadata: [
+                "pool": "\(settings.name)", "conninfo": "\(settings.redactedConninfo)",
+                "min": "\(settings.min)", "max": "\(settings.max)", "server_budget": "\(server != nil)",
+            ]
+        )
+        return added.actions
+    }
+
+    /// Feeds one event to PoolCore under the lock, with `onLock`'s bookkeeping in the same step,
+    /// and carries out its actions.
+    func report(
+        _ event: (inout PoolGroup<WardenPoolTypes>, ContinuousClock.Instant) -> PoolActions,
+        onLock: (inout RegistryState) -> Void = { _ in }
+    ) {
+        let effects = state.withLock { state -> RegistryEffects in
+            onLock(&state)
+            let now = ContinuousClock.now
+            var effects = RegistryEffects()
+            let actions = event(&state.group, now)
+            apply(actions, to: &state, now: now, effects: &effects)
+            return effects
+        }
+        perform(effects)
+    }
+
+    /// Carries out what a locked step left for after the lock.
+    func perform(_ effects: RegistryEffects) {
+        for (continuation, result) in effects.answers {
+            continuation.resume(returning: result)
+        }
+        for signal in effects.signals {
+            signal.fire()
+        }
+        for stray in effects.strays {
+            Task { await stray.close() }
+        }
+    }
+
+    static func counts(_ counts: PoolCounts) -> PoolStatusView.Counts {
+        PoolStatusView.Counts(
+            open: counts.open,
+            idle: counts.idle,
+            leased: counts.leased,
+            opening: counts.opening,
+            waiting: counts.waiting
+        )
+    }
+}

@@ -1,0 +1,39 @@
+import PoolCore
+
+/// Everything the registry decides on, behind its one lock: PoolCore's group and the runtime's
+/// bookkeeping around it (names, tokens, waiting borrows, timers, connects in flight).
+struct RegistryState {
+    struct TimerEntry {
+        let generation: UInt64
+        let task: Task<Void, Never>
+    }
+
+    struct ConnectEntry {
+        let pool: PoolID
+        let task: Task<Void, Never>
+    }
+
+    var group: PoolGroup<WardenPoolTypes>
+    /// Live pools by name; a pool being deleted has left this map already.
+    var poolIDs: [String: PoolID] = [:]
+    /// Every pool PoolCore still has, draining ones included.
+    var pools: [PoolID: PoolEntry] = [:]
+    var servers: [ServerAddress: ServerID] = [:]
+    var leases: [String: LeaseEntry] = [:]
+    var tokens: [LeaseID: String] = [:]
+    var ended = EndedLeases()
+    var borrows: [UInt64: BorrowWaiter] = [:]
+    var nextRequest: UInt64 = 1
+    var timers: [PoolTimerKind: TimerEntry] = [:]
+    var nextTimerGeneration: UInt64 = 0
+    var connects: [ConnectionID: ConnectEntry] = [:]
+    var poolClosedSignals: [PoolID: CompletionSignal] = [:]
+    /// The actions of the pools added by `init`, run by `start()`.
+    var pendingStart: [PoolActions] = []
+    var started = false
+    var metricsTask: Task<Void, Never>?
+
+    init(group: PoolGroup<WardenPoolTypes>) {
+        self.group = group
+    }
+}

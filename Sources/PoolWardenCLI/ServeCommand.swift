@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PoolWarden
+import ServiceLifecycle
+
+/// `poolwarden serve`: runs the service from a config file until SIGTERM or SIGINT, then drains
+/// in-flight requests, rolls back and closes every server connection, and exits 0.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the PoolWarden service.",
+        discussion: "Callers and their keys, pools and server budgets come from the YAML config file; see deploy/poolwarden.example.yaml."
+    )
+
+    @Option(name: .long, help: "The YAML config file to run with.")
+    var config: String?
+
+    @Option(name: .long, help: "Validate this config file and exit: 0 when it is valid, 1 with every problem listed otherwise.")
+    var checkConfig: String?
+
+    @Option(name: .long, help: "Listen on this address instead of the config's listen.host.")
+    var host: String?
+
+    @Option(name: .long, help: "Listen on this port instead of the config's listen.port.")
+    var port: Int?
+
+    func validate() throws {
+        if config == nil && checkConfig == nil { throw ValidationError("give --config FILE (or --check-config FILE)") }
+        if config != nil && checkConfig != nil { throw ValidationError("give either --config or --check-config, not both") }
+    }
+
+    func run() async throws {
+        if let path = checkConfig {
+            let loaded = try load(path)
+            print("\(path): valid — \(loaded.pools.count) pool(s), \(loaded.callers.count) caller(s), \(loaded.servers.count) server budget(s)")
+            return
+        }
+        let loaded = try load(config!)
+        let level = loaded.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "poolwarden")
+        signal(SIGPIPE, SIG_IGN)
+        if loaded.callers.isEmpty {
+            logger.warning("NO CALLERS ARE CONFIGURED: every request is treated as an admin, so PoolWarden listens on loopback only. Add callers with keys before exposing it.")
+        }
+        let (application, _) = try buildApplication(configuration: loaded, host: host, port: port, logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: application)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        // In-flight requests get the grace period; then they are cancelled, and the pools still
+        // roll back and close every server connection.
+        groupConfiguration.maximumGracefulShutdownDuration = loaded.shutdownGrace
+        let group = ServiceGroup(configuration: groupConfiguration)
+        try await group.run()
+        logger.info("stopped: every server connection was closed")
+    }
+
+    private func load(_ path: String) throws -> WardenConfig {
+        do {
+            return try ConfigLoader().load(file: path, host: host, port: port)
+        } catch {
+            printError("\(path): invalid config:\n\(error)")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+@testable import PoolWarden
+
+@Suite("Config: deploy/poolwarden.example.yaml")
+struct ConfigExampleFileTests {
+    static let path = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("deploy/poolwarden.example.yaml").path
+
+    static let environment = [
+        "POOLWARDEN_OPS_KEY": "ops-secret-key-0123456789",
+        "REPORT_KEY": "report-key-abcdef0123456789",
+        "BILLING_PG_PASSWORD": "billing-password",
+        "ANALYTICS_PG_PASSWORD": "analytics-password",
+    ]
+
+    @Test("the example parses, with every key set to what its comment says")
+    func parses() throws {
+        let config = try ConfigLoader(environment: Self.environment).load(file: Self.path)
+        #expect(config.listen == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(config.callers.map(\.identity) == [
+            CallerIdentity(name: "ops", role: .admin),
+            CallerIdentity(name: "nightly-report", role: .client, pools: ["billing"]),
+            CallerIdentity(name: "dashboard", role: .client, pools: ["billing", "analytics"]),
+        ])
+        #expect(config.pools.map(\.name) == ["billing", "analytics"])
+        let billing = config.pools[0]
+        #expect(billing.password == "billing-password")
+        #expect((billing.min, billing.max, billing.maxPerCaller) == (2, 20, 5))
+        #expect(billing.leaseTTL == .seconds(60))
+        #expect(billing.borrowTimeout == .seconds(5))
+        #expect(billing.maxLifetime == .seconds(1800))
+        #expect(billing.idleTimeout == .seconds(300))
+        #expect(billing.healthCheckAfter == .seconds(30))
+        #expect(billing.statementTimeout == .seconds(30))
+        #expect(billing.maxStatementTimeout == .seconds(600))
+        #expect(billing.connectRetry == ConnectRetrySettings(attempts: 5, baseDelay: .milliseconds(200), maxDelay: .seconds(5)))
+        #expect(billing.applicationNameTagging)
+        #expect(billing.resetStatement == "DISCARD ALL")
+        #expect(billing.maxResultRows == 100_000)
+        #expect(billing.maxResultBytes == 64 << 20)
+
+        var analytics = PoolSettings(name: "analytics", conninfo: "postgresql://reader@db2:5432/analytics", password: "analytics-password")
+        analytics.max = 8
+        #expect(config.pools[1] == analytics)
+
+        #expect(config.servers == [ServerBudgetSettings(host: "db1", port: 5432, maxConnections: 40)])
+        #expect(config.shutdownGrace == .seconds(10))
+        #expect(config.maxBodyBytes == 1 << 20)
+        #expect(config.logLevel == .info)
+    }
+
+    @Test("the example uses every key the loader knows")
+    func everyKey() throws {
+        let text = try String(contentsOfFile: Self.path, encoding: .utf8)
+        let keys = ConfigDecoder.topKeys + ConfigDecoder.listenKeys + ConfigDecoder.callerKeys + ConfigDecoder.poolKeys
+            + ConfigDecoder.retryKeys + ConfigDecoder.serverKeys
+        for key in Set(keys) {
+            let used = text.split(separator: "\n").contains { line in
+                let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+                return code.contains("\(key):")
+            }
+            #expect(used, "\(key) is not used in the example")
+        }
+    }
+
+    @Test("without its environment variables the example is refused, naming each one")
+    func needsEnvironment() {
+        let problems: [String]
+        do throws(ConfigError) {
+            _ = try ConfigLoader(environment: [:]).load(file: Self.path)
+            problems = []
+        } catch {
+            problems = error.problems.map(\.message)
+        }
+        #expect(problems.sorted() == [
+            "environment variable ANALYTICS_PG_PASSWORD is not set",
+            "environment variable BILLING_PG_PASSWORD is not set",
+            "environment variable POOLWARDEN_OPS_KEY is not set",
+            "environment variable REPORT_KEY is not set",
+        ])
+    }
+}

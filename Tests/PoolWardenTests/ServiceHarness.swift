@@ -1,0 +1,123 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PoolWarden
+import TestPostgres
+
+/// Runs the real application (config file text → `buildApplication`) on a live loopback port
+/// against the test PostgreSQL, with three callers: `ops` (admin), `app` and `other` (clients).
+enum ServiceHarness {
+    static let adminKey = "admin-key-0123456789abcdef"
+    static let appKey = "app-key-0123456789abcdef"
+    static let otherKey = "other-key-0123456789abcdef"
+    static let environment = ["T_ADMIN_KEY": adminKey, "T_APP_KEY": appKey, "T_OTHER_KEY": otherKey]
+
+    /// A config with the three callers and `pools` (YAML list items, indented by four spaces).
+    static func yaml(pools: String, servers: String = "", callerPools: String = "") -> String {
+        """
+        listen: { host: 127.0.0.1, port: \((try? TestCluster.freePort()) ?? 18080) }
+        callers:
+          - { name: ops, role: admin, key_env: T_ADMIN_KEY }
+          - { name: app, role: client, key_env: T_APP_KEY\(callerPools) }
+          - { name: other, role: client, key_env: T_OTHER_KEY }
+        pools:
+        \(pools)
+        \(servers)
+        """
+    }
+
+    /// One pool block for `yaml(pools:)`.
+    static func pool(_ name: String, conninfo: String, extra: [String: String] = [:]) -> String {
+        var lines = ["  - name: \(name)", "    conninfo: \"\(conninfo)\""]
+        for (key, value) in extra.sorted(by: { $0.key < $1.key }) { lines.append("    \(key): \(value)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func run<Value: Sendable>(
+        yaml: String,
+        _ body: @Sendable (APIClient, PoolRegistry) async throws -> Value
+    ) async throws -> Value {
+        let config = try ConfigLoader(environment: environment).load(yaml: yaml)
+        var logger = Logger(label: "poolwarden-test")
+        logger.logLevel = .warning
+        let (application, registry) = try buildApplication(configuration: config, logger: logger)
+        return try await application.test(.live) { client in
+            try await body(APIClient(client: client), registry)
+        }
+    }
+}
+
+/// Requests as a script would send them, answers parsed as JSON.
+struct APIClient: Sendable {
+    let client: any TestClientProtocol
+
+    struct Answer: @unchecked Sendable {
+        var status: Int
+        var headers: HTTPFields
+        var text: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+        var code: String? { json["code"] as? String }
+        var contentType: String? { headers[.contentType] }
+        subscript(key: String) -> Any? { json[key] }
+    }
+
+    /// Sent with URLSession, which reconnects when the service closes a connection (it does after
+    /// a borrow, to watch for hang-ups); the test framework's client would not.
+    @discardableResult
+    func send(_ method: HTTPRequest.Method, _ path: String, key: String? = ServiceHarness.adminKey, body: String? = nil, headers extra: HTTPFields = [:]) async throws -> Answer {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(client.port ?? 0)\(path)")!)
+        request.httpMethod = method.rawValue
+        request.timeoutInterval = 30
+        for field in extra { request.setValue(field.value, forHTTPHeaderField: field.name.rawName) }
+        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.httpBody = Data(body.utf8)
+            if extra[.contentType] == nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers = HTTPFields()
+        for (name, value) in http.allHeaderFields {
+            if let text = name as? String, let field = HTTPField.Name(text), let value = value as? String { headers[field] = value }
+        }
+        return Answer(status: http.statusCode, headers: headers, text: String(decoding: data, as: UTF8.self))
+    }
+
+    /// Borrows a lease and returns its token.
+    func borrow(_ pool: String, key: String = ServiceHarness.appKey, body: String? = nil) async throws -> String {
+        let answer = try await send(.post, "/v1/pools/\(pool)/leases", key: key, body: body)
+        guard answer.status == 201 || answer.status == 200, let token = answer["token"] as? String else {
+            throw HarnessError("borrow from \(pool) answered \(answer.status): \(answer.text)")
+        }
+        return token
+    }
+
+    /// Runs SQL through a lease, returning the answer.
+    @discardableResult
+    func query(_ token: String, _ sql: String, _ params: String = "[]", key: String = ServiceHarness.appKey) async throws -> Answer {
+        let body = try String(decoding: JSONSerialization.data(withJSONObject: ["sql": sql]), as: UTF8.self).dropLast() + ", \"params\": \(params)}"
+        return try await send(.post, "/v1/leases/\(token)/query", key: key, body: String(body))
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension TestServer {
+    /// Backends connected to `database` whose application_name says PoolWarden holds them.
+    func wardenBackends(database: String) async throws -> Int {
+        let result = try await execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'poolwarden%'", [database]
+        )
+        if case .int(let count) = result.rows[0][0] { return Int(count) }
+        return -1
+    }
+}
