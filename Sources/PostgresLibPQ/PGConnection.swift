@@ -250,6 +250,36 @@ public final class PGConnection: @unchecked Sendable {
         }
     }
 
+    /// Closes the connection and waits until the server has hung up — its backend process has
+    /// exited and left `pg_stat_activity` — or `timeout` passes, so that counts of backends seen
+    /// by PostgreSQL agree with the caller's. A statement running meanwhile is cut off as by
+    /// `close()`, without waiting.
+    public func close(waitingForServer timeout: Duration) async {
+        let finishHere = control.withLock { control -> Bool in
+            guard !control.closed, !control.closeRequested, !control.busy else { return false }
+            control.closed = true
+            return true
+        }
+        guard finishHere else {
+            close()
+            return
+        }
+        // PostgreSQL keeps the socket open until the backend exits; a duplicate of it outlives
+        // PQfinish and reads end-of-stream at that moment.
+        let socket = PQsocket(handle)
+        let watched = socket >= 0 ? dup(socket) : -1
+        finish()
+        guard watched >= 0 else { return }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var byte: UInt8 = 0
+        while await reactor.wait(fd: watched, for: .read, deadline: deadline) == .ready {
+            let count = recv(watched, &byte, 1, Int32(MSG_DONTWAIT))
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { break }
+        }
+        reactor.deregister(fd: watched)
+        _ = Glibc.close(watched)
+    }
+
     private func finish() {
         // Deregister only a socket libpq still holds: a closed descriptor's number may already
         // belong to another connection.

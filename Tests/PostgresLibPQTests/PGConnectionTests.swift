@@ -197,6 +197,19 @@ struct PGConnectionTests {
         #expect(try await server.execute("SELECT count(*) FROM t", database: database).rows == [[.int(0)]])
     }
 
+    @Test("closing and waiting for the server returns once the backend has left pg_stat_activity")
+    func closeWaitingForServer() async throws {
+        let server = try await TestPostgres.server()
+        for _ in 0..<20 {
+            let connection = try await server.connect()
+            let pid = connection.backendPID
+            await connection.close(waitingForServer: .seconds(5))
+            #expect(!connection.isUsable)
+            let rows = try await server.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", [String(pid)])
+            #expect(rows.rows == [[.int(0)]])
+        }
+    }
+
     @Test("a second statement while one runs is refused, not interleaved")
     func concurrentUseRefused() async throws {
         let connection = try await TestPostgres.server().connect()

@@ -110,7 +110,13 @@ final class ServerConnection: Sendable {
     /// statement such as `pg_sleep` would leave its backend running until the statement ends), then
     /// the connection is closed and this returns once the running operation has let go of it.
     func close() async {
-        if isRunning { await pg.cancel() }
+        guard isRunning else {
+            // Reported closed only once the backend has exited, so that pool and server budget
+            // counts never run ahead of what pg_stat_activity shows.
+            await pg.close(waitingForServer: .seconds(2))
+            return
+        }
+        await pg.cancel()
         closeNow()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let idle = state.withLock { state -> Bool in
