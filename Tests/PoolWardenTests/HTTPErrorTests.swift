@@ -63,6 +63,8 @@ struct HTTPErrorTests {
             #expect(route.contentType == "application/problem+json")
             let wrongType = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: "ttl_ms=5", headers: [.contentType: "text/plain"])
             #expect(wrongType.status == 415)
+            let curlStyle = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: #"{"ttl_ms": 5000}"#, headers: [.contentType: "application/x-www-form-urlencoded"])
+            #expect(curlStyle.status == 201)
             let create = try await api.send(.post, "/v1/pools", body: #"{"name": "bad name!", "conninfo": "host=x"}"#)
             #expect(create.status == 400)
             let minMax = try await api.send(.post, "/v1/pools", body: #"{"name": "x", "conninfo": "host=x", "min": 5, "max": 2}"#)

@@ -4,6 +4,8 @@ import OpenAPIRuntime
 
 /// Turns every failure into `application/problem+json` with a stable code, enforces the body size
 /// limit (413), and passes an empty body on as no body, so optional bodies may be left out.
+/// A body sent without a content type, or as curl's `-d` default (form-urlencoded), is read as
+/// the JSON it is; any other declared type than JSON is refused (415).
 struct ProblemMiddleware: ServerMiddleware {
     let maxBodyBytes: Int
 
@@ -19,6 +21,13 @@ struct ProblemMiddleware: ServerMiddleware {
             buffered = try await bufferedBody(body)
         } catch let error as WardenError {
             return Problem.response(for: error)
+        }
+        var request = request
+        if buffered != nil {
+            let declared = request.headerFields[.contentType]?.lowercased() ?? ""
+            if declared.isEmpty || declared.hasPrefix("application/x-www-form-urlencoded") {
+                request.headerFields[.contentType] = "application/json"
+            }
         }
         do {
             return try await next(request, buffered, metadata)
