@@ -82,7 +82,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .leaseNotFound: "no such lease"
         case .leaseGone(let reason): "the lease has ended: \(reason.explanation)"
         case .leaseBusy: "a statement is already running on this lease"
-        case .callerQuota(let pool, let limit): "this caller already holds \(limit) leases in pool \(pool), its limit"
+        case .callerQuota(let pool, let limit): "this caller has reached its limit of \(limit) lease\(limit == 1 ? "" : "s") in pool \(pool)"
         case .poolExhausted(let pool, let waited, _): "no connection of pool \(pool) became free within \(waited.milliseconds) ms"
         case .connectFailed(let pool, let message): "cannot connect for pool \(pool): \(message)"
         case .sqlError(let error): error.message

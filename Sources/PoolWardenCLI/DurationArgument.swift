@@ -1,0 +1,20 @@
+import ArgumentParser
+import PoolWarden
+
+/// A duration on the command line, written as in the config file: `200ms`, `5s`, `10m`, `1h`,
+/// `1m30s`. The contract carries durations as integer milliseconds.
+struct DurationArgument: ExpressibleByArgument {
+    let duration: Duration
+
+    init?(argument: String) {
+        guard let duration = ConfigDuration.parse(argument) else { return nil }
+        self.duration = duration
+    }
+
+    /// Whole milliseconds, rounded down; the service checks the bounds. (`parse` caps a duration
+    /// at Int64.max nanoseconds, so this cannot overflow.)
+    var milliseconds: Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    }
+}

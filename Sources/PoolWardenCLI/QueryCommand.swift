@@ -1,0 +1,63 @@
+import ArgumentParser
+
+/// `poolwarden query TOKEN SQL [PARAM...]` runs one statement on a lease (transactions span
+/// calls); `poolwarden query --pool POOL SQL [PARAM...]` borrows, runs and releases in one call.
+struct QueryCommand: ClientCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Run one SQL statement on a lease, or single shot on a pool.",
+        usage: """
+            poolwarden query [<options>] <token> <sql> [<param> ...]
+            poolwarden query [<options>] --pool <pool> <sql> [<param> ...]
+            """,
+        discussion: """
+            Parameters are positional: $1, $2, ... in the SQL. \(QueryParameter.help) \
+            On a lease, BEGIN ... COMMIT span calls; a single shot runs in autocommit and rolls back anything left open. \
+            The result prints as a table with a row count; --json prints the service's result as it came.
+            """
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    @Option(help: ArgumentHelp("Run single shot on this pool instead of on a lease.", valueName: "pool"))
+    var pool: String?
+
+    @Option(help: ArgumentHelp("Cancel the statement after this long (e.g. 30s). Default: the pool's statement timeout.", valueName: "duration"))
+    var timeout: DurationArgument?
+
+    @Argument(help: ArgumentHelp("The lease token (unless --pool), then the SQL, then its parameters.", valueName: "token|sql|param"))
+    var words: [String] = []
+
+    func validate() throws {
+        let needed = pool == nil ? 2 : 1
+        guard words.count >= needed else {
+            throw ValidationError(pool == nil ? "give a lease TOKEN and the SQL (or --pool POOL and the SQL)" : "give the SQL to run")
+        }
+    }
+
+    var requestTimeout: Duration {
+        guard let timeout else { return APISession.defaultTimeout }
+        return max(APISession.defaultTimeout, timeout.duration + .seconds(30))
+    }
+
+    func run(with session: APISession) async throws {
+        let rest = pool == nil ? words.dropFirst() : words[...]
+        let request = Components.Schemas.QueryRequest(
+            sql: rest.first ?? "",
+            params: rest.dropFirst().map(QueryParameter.value),
+            timeoutMs: timeout?.milliseconds
+        )
+        let result: Components.Schemas.QueryResult
+        if let pool {
+            let output = try await session.send { try await $0.queryPool(path: .init(pool: pool), body: .json(request)) }
+            guard case .ok(let answer) = output else { throw session.refusal() }
+            result = try answer.body.json
+        } else {
+            let token = words[0]
+            let output = try await session.send { try await $0.queryLease(path: .init(token: token), body: .json(request)) }
+            guard case .ok(let answer) = output else { throw session.refusal() }
+            result = try answer.body.json
+        }
+        session.emit(QueryResultTable.render(result))
+    }
+}

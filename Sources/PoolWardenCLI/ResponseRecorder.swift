@@ -1,0 +1,41 @@
+import Foundation
+import HTTPTypes
+import OpenAPIRuntime
+import Synchronization
+
+/// Keeps the last answer's status and body bytes as the service sent them. `--json` prints those
+/// bytes rather than a re-encoding of the decoded value, so key order, number spelling and members
+/// this client does not know survive; and every refusal, listed in the contract or not, is read
+/// from here in one place instead of a switch per operation.
+final class ResponseRecorder: ClientMiddleware {
+    /// One answer of the service.
+    struct Answer: Sendable {
+        var status: Int
+        var retryAfter: String?
+        var body: Data
+    }
+
+    /// Far above any answer the service gives (results are capped by its row and byte limits);
+    /// only a runaway peer reaches it.
+    static let bodyLimit = 512 * 1024 * 1024
+
+    private let last = Mutex<Answer?>(nil)
+
+    /// The last answer, or nil when none arrived.
+    var answer: Answer? { last.withLock { $0 } }
+
+    func intercept(
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        baseURL: URL,
+        operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        let (response, responseBody) = try await next(request, body, baseURL)
+        var bytes = Data()
+        if let responseBody { bytes = try await Data(collecting: responseBody, upTo: Self.bodyLimit) }
+        let answer = Answer(status: response.status.code, retryAfter: response.headerFields[.retryAfter], body: bytes)
+        last.withLock { $0 = answer }
+        return (response, responseBody == nil ? nil : HTTPBody(bytes))
+    }
+}
