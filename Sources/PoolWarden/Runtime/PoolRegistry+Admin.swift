@@ -102,7 +102,7 @@ extension PoolRegistry {
             let recycled = state.group.recycle(id, mode: Self.coreMode(mode), olderThan: olderThan, now: now)
             var effects = RegistryEffects()
             apply(recycled.actions, to: &state, now: now, effects: &effects)
-            let counts = RecycleCounts(closed: recycled.counts.closed, deferred: recycled.counts.deferred, revoked: recycled.counts.revoked)
+            let counts = recycled.counts
             return (counts, effects)
         }
         perform(effects)
