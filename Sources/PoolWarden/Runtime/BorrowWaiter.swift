@@ -18,6 +18,9 @@ struct BorrowWaiter: Sendable {
     let token: String
     /// The wait in force (the request's or the pool's, capped).
     let wait: Duration
+    /// Whether the lease names its holder in application_name (when the pool tags at all). A
+    /// single-shot query does not: the tag and its reset would be two round trips for one statement.
+    var tagging = true
     let startedAt: ContinuousClock.Instant
     var phase: Phase = .pending
 }

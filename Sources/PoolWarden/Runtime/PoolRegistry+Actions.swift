@@ -66,7 +66,7 @@ extension PoolRegistry {
             needsTag = false
         } else {
             token = waiter.token
-            needsTag = entry.settings.applicationNameTagging
+            needsTag = entry.settings.applicationNameTagging && waiter.tagging
             lease = LeaseEntry(
                 lease: grant.lease,
                 pool: grant.pool,

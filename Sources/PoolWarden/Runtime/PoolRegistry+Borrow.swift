@@ -19,6 +19,18 @@ extension PoolRegistry {
         wait: Duration?,
         key: String?
     ) async throws(WardenError) -> BorrowOutcome {
+        try await borrow(pool: pool, caller: caller, ttl: ttl, wait: wait, key: key, tagging: true)
+    }
+
+    /// `borrow`, with the application_name tag optional (single-shot queries leave it out).
+    func borrow(
+        pool: String,
+        caller: CallerIdentity,
+        ttl: Duration?,
+        wait: Duration?,
+        key: String?,
+        tagging: Bool
+    ) async throws(WardenError) -> BorrowOutcome {
         guard caller.mayUse(pool: pool) else { throw .forbidden("caller \(caller.name) may not use pool \(pool)") }
         if let ttl, ttl <= .zero { throw .invalidRequest("ttl_ms must be positive", field: "ttl_ms") }
         if let wait, wait < .zero { throw .invalidRequest("wait_ms must not be negative", field: "wait_ms") }
@@ -28,7 +40,7 @@ extension PoolRegistry {
         let started = ContinuousClock.now
         var wait = wait.map { Swift.min($0, PoolSettingsRules.maxWait) }
         while true {
-            let grant = try await acquire(pool: pool, caller: caller.name, ttl: ttl, wait: wait, key: key)
+            let grant = try await acquire(pool: pool, caller: caller.name, ttl: ttl, wait: wait, key: key, tagging: tagging)
             guard grant.created else { return BorrowOutcome(lease: grant.view, created: false) }
             let usable = grant.needsTag ? await tag(grant, caller: caller.name) : true
             if Task.isCancelled {
@@ -58,7 +70,14 @@ extension PoolRegistry {
     }
 
     /// Asks PoolCore for a lease and waits for its answer.
-    private func acquire(pool: String, caller: String, ttl: Duration?, wait: Duration?, key: String?) async throws(WardenError) -> BorrowGrant {
+    private func acquire(
+        pool: String,
+        caller: String,
+        ttl: Duration?,
+        wait: Duration?,
+        key: String?,
+        tagging: Bool
+    ) async throws(WardenError) -> BorrowGrant {
         let candidate = LeaseToken.generate()
         let (request, id, immediate, effects) = try state.withLock {
             state throws(WardenError) -> (UInt64, PoolID, Result<BorrowGrant, WardenError>?, RegistryEffects) in
@@ -71,7 +90,9 @@ extension PoolRegistry {
             state.nextRequest &+= 1
             let now = ContinuousClock.now
             let wait = wait ?? Swift.min(entry.settings.borrowTimeout, PoolSettingsRules.maxWait)
-            state.borrows[request] = BorrowWaiter(poolName: pool, caller: caller, token: candidate, wait: wait, startedAt: now)
+            var waiter = BorrowWaiter(poolName: pool, caller: caller, token: candidate, wait: wait, startedAt: now)
+            waiter.tagging = tagging
+            state.borrows[request] = waiter
             let actions = state.group.borrow(request, pool: id, caller: caller, key: key, ttl: ttl, wait: wait, now: now)
             apply(actions, to: &state, now: now, effects: &effects)
             guard case .done(let result) = state.borrows[request]?.phase else { return (request, id, nil, effects) }

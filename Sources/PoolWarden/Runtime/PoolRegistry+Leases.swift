@@ -75,7 +75,7 @@ extension PoolRegistry {
         timeout: Duration?
     ) async throws(WardenError) -> PGQueryResult {
         if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
-        let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: nil, key: nil)
+        let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: nil, key: nil, tagging: false)
         guard let token = outcome.lease.token else { throw .internal("a new lease without its token") }
         let result: Result<PGQueryResult, WardenError>
         do {
