@@ -107,16 +107,16 @@ struct HTTPLeaseTests {
         let server = try await TestPostgres.server()
         let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo()))
         try await ServiceHarness.run(yaml: yaml) { api, _ in
-            let first = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: #"{"key": "nightly-42", "ttl_ms": 1500}"#)
+            let first = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: #"{"key": "nightly-42", "ttl_ms": 4000}"#)
             #expect(first.status == 201)
             let repeated = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: #"{"key": "nightly-42"}"#)
             #expect(repeated.status == 200)
             #expect(repeated["token"] as? String == first["token"] as? String)
             let token = try #require(first["token"] as? String)
-            // Three renewals 800 ms apart outlive the first 1.5 s TTL.
+            // Three renewals 1.5 s apart outlive the first 4 s TTL.
             for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(800))
-                #expect(try await api.send(.post, "/v1/leases/\(token)/renew", key: ServiceHarness.appKey, body: #"{"ttl_ms": 1500}"#).status == 200)
+                try await Task.sleep(for: .milliseconds(1500))
+                #expect(try await api.send(.post, "/v1/leases/\(token)/renew", key: ServiceHarness.appKey, body: #"{"ttl_ms": 4000}"#).status == 200)
             }
             #expect(try await api.query(token, "SELECT 1").status == 200)
         }

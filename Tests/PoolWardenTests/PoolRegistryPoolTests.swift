@@ -333,7 +333,7 @@ import TestPostgres
             let elapsed = try await clock.measure { try await registry.deletePool("p") }
             #expect(elapsed < .seconds(5))
             // PostgreSQL lists a backend until its process has exited, a moment after the close.
-            #expect(try await Runtime.eventually(timeout: .seconds(2)) { try await Runtime.backends(server, database: database).isEmpty })
+            #expect(try await Runtime.eventually(timeout: .seconds(10)) { try await Runtime.backends(server, database: database).isEmpty })
             let deleted = WardenError.leaseGone(reason: .poolDeleted)
             #expect(await Runtime.error { try await running.value } == deleted)
             #expect(await Runtime.error { try registry.lease(token: writer, caller: Runtime.alice) } == deleted)
@@ -369,7 +369,7 @@ import TestPostgres
         let clock = ContinuousClock()
         let elapsed = await clock.measure { await registry.shutdown() }
         #expect(elapsed < .seconds(5))
-        #expect(try await Runtime.eventually(timeout: .seconds(2)) { try await Runtime.backends(server, database: database).isEmpty })
+        #expect(try await Runtime.eventually(timeout: .seconds(10)) { try await Runtime.backends(server, database: database).isEmpty })
         #expect(try await Runtime.count(server, database: database, sql: "SELECT count(*) FROM t") == 0)
         #expect(await Runtime.error { try await running.value } == .leaseGone(reason: .shutdown))
         #expect(await Runtime.error { try await waiting.value } == .shuttingDown)
