@@ -1,0 +1,304 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PoolWarden
+import PostgresLibPQ
+import Synchronization
+import TestPostgres
+import Testing
+
+/// Faults around the service: PostgreSQL restarted under load or down at start (private clusters,
+/// so the shared one is untouched), a leased backend terminated, a statement past its timeout, an
+/// HTTP client that hangs up while its statement runs.
+@Suite("Faults: the service survives what happens around it")
+struct FaultTests {
+    static func privateCluster() async throws -> TestCluster {
+        try await TestPostgres.offThread { try TestCluster.start() }
+    }
+
+    static func fastRetry(_ extra: [String: String] = [:]) -> [String: String] {
+        ["connect_retry": "{ attempts: 3, base_delay: 20ms, max_delay: 100ms }", "health_check_after": "0"].merging(extra) { $1 }
+    }
+
+    @Test("PostgreSQL down when the service starts: /readyz 503 with the reason, then 200 once it is up; borrows work")
+    func downAtStart() async throws {
+        let cluster = try await Self.privateCluster()
+        defer { cluster.destroy() }
+        try await TestPostgres.offThread { try cluster.stop() }
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: cluster.conninfo(), extra: Self.fastRetry(["min": "1", "max": "2"])))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let down = try await api.send(.get, "/readyz", key: nil)
+            #expect(down.status == 503)
+            #expect(down["status"] as? String == "not_ready")
+            #expect((down["reasons"] as? [String])?.first?.contains("main") == true, "\(down.text)")
+            let borrow = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: #"{"wait_ms": 500}"#)
+            #expect(borrow.status == 502 || borrow.status == 503, "\(borrow.status): \(borrow.text)")
+            try await TestPostgres.offThread { try cluster.startServer() }
+            var ready = 0
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ready != 200 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                ready = try await api.send(.get, "/readyz", key: nil).status
+            }
+            #expect(ready == 200, "not ready 15 s after PostgreSQL came up")
+            let answer = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1"}"#)
+            #expect(answer.status == 200, "\(answer.text)")
+        }
+    }
+
+    @Test("PostgreSQL restarted mid-load: leases on dead connections answer 410 connection_lost, no waiter stuck, the service recovers")
+    func restartMidLoad() async throws {
+        let cluster = try await Self.privateCluster()
+        defer { cluster.destroy() }
+        let connect = { () async throws -> PGConnection in try await PGConnection.connect(PGConnectOptions(conninfo: cluster.conninfo())) }
+        let setup = try await connect()
+        _ = try await setup.query("CREATE TABLE t (id int)")
+        setup.close()
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: cluster.conninfo(), extra: Self.fastRetry(["min": "2", "max": "4", "borrow_timeout": "1s", "lease_ttl": "30s"])))
+        let ledger = Ledger()
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            // Two held leases, one inside a transaction with an insert.
+            let held = try await api.borrow("main", key: ServiceHarness.otherKey)
+            #expect(try await api.query(held, "BEGIN", key: ServiceHarness.otherKey).status == 200)
+            #expect(try await api.query(held, "INSERT INTO t VALUES (1)", key: ServiceHarness.otherKey).status == 200)
+            let idleHeld = try await api.borrow("main", key: ServiceHarness.otherKey)
+            let http = LoadHTTP(base: "http://127.0.0.1:\(api.client.port ?? 0)")
+            let stop = ContinuousClock.now + .seconds(5)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        while ContinuousClock.now < stop {
+                            let started = ContinuousClock.now
+                            let answer = try await http.send("POST", "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT pg_sleep(0.02)"}"#)
+                            // No waiter stuck: every request ends within its wait plus the connect retries.
+                            #expect(ContinuousClock.now - started < .seconds(6), "a request took \(ContinuousClock.now - started)")
+                            ledger.status(answer.status, answer.text)
+                            if answer.status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+                        }
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(1000))
+                    try await TestPostgres.offThread { try cluster.stop(immediate: true) }
+                    try await Task.sleep(for: .milliseconds(700))
+                    try await TestPostgres.offThread { try cluster.startServer() }
+                }
+                try await group.waitForAll()
+            }
+            for token in [held, idleHeld] {
+                let gone = try await api.query(token, "SELECT 1", key: ServiceHarness.otherKey)
+                #expect(gone.status == 410, "\(gone.status): \(gone.text)")
+                #expect(gone.code == "lease_gone")
+                #expect(gone["reason"] as? String == "connection_lost")
+                #expect(try await api.query(token, "SELECT 1", key: ServiceHarness.otherKey).status == 410, "the token stays dead")
+            }
+            // Recovered by itself: queries succeed, and nothing is leased or waiting.
+            var recovered = false
+            for _ in 0..<50 where !recovered {
+                recovered = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1"}"#).status == 200
+                if !recovered { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(recovered)
+            let counts = try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any] ?? [:]
+            #expect(counts["leased"] as? Int == 0)
+            #expect(counts["waiting"] as? Int == 0)
+            #expect((counts["open"] as? Int ?? 99) <= 4)
+            var ready = 0
+            for _ in 0..<50 where ready != 200 {
+                ready = try await api.send(.get, "/readyz", key: nil).status
+                if ready != 200 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(ready == 200)
+        }
+        let seen = ledger.statuses
+        #expect(seen[200, default: 0] > 0)
+        for (status, count) in seen where status != 200 {
+            // During the outage: the designed 502 (connect failed), 503 (exhausted), 429 (the client's
+            // max_per_caller: twelve single shots share one key), 410 (connection lost mid-statement).
+            #expect([410, 429, 502, 503].contains(status), "\(count) × \(status): \(ledger.samples(status))")
+        }
+        let check = try await connect()
+        defer { check.close() }
+        #expect(try await check.query("SELECT count(*) FROM t").rows == [[.int(0)]])
+    }
+
+    @Test("pg_terminate_backend of a leased connection: 410 connection_lost, the insert is gone, the pool replaces it")
+    func terminatedBackend() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "ft")
+        try await server.execute("CREATE TABLE t (id int)", database: database)
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "1"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let borrow = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: "{}")
+            let token = try #require(borrow["token"] as? String)
+            let pid = try #require(borrow["backend_pid"] as? Int)
+            try await api.query(token, "BEGIN")
+            try await api.query(token, "INSERT INTO t VALUES (1)")
+            let killed = try await server.execute("SELECT pg_terminate_backend($1::int)", ["\(pid)"])
+            #expect(killed.rows == [[.bool(true)]])
+            let gone = try await api.query(token, "COMMIT")
+            #expect(gone.status == 410, "\(gone.status): \(gone.text)")
+            #expect(gone["reason"] as? String == "connection_lost")
+            #expect(try await api.send(.delete, "/v1/leases/\(token)", key: ServiceHarness.appKey).status == 410)
+            let next = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: #"{"wait_ms": 3000}"#)
+            #expect(next.status == 201, "\(next.text)")
+            #expect(next["backend_pid"] as? Int != pid)
+            if let second = next["token"] as? String {
+                #expect(try await api.query(second, "SELECT count(*) FROM t").status == 200)
+                #expect(try await api.send(.delete, "/v1/leases/\(second)", key: ServiceHarness.appKey).status == 204)
+            }
+        }
+        #expect(try await server.execute("SELECT count(*) FROM t", database: database).rows == [[.int(0)]])
+    }
+
+    @Test("a statement past its timeout is cancelled on the server (422 statement_timeout); the lease goes on")
+    func statementTimeout() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "ft")
+        try await server.execute("CREATE TABLE t (id int)", database: database)
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "1", "statement_timeout": "300ms", "max_statement_timeout": "1s"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let borrow = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: "{}")
+            let token = try #require(borrow["token"] as? String)
+            let pid = try #require(borrow["backend_pid"] as? Int)
+            try await api.query(token, "BEGIN")
+            try await api.query(token, "INSERT INTO t VALUES (1)")
+            let started = ContinuousClock.now
+            let slow = try await api.query(token, "SELECT pg_sleep(30)")
+            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(slow.status == 422)
+            #expect(slow.code == "statement_timeout")
+            // The backend is no longer running it: the cancel reached the server.
+            let activity = try await server.execute("SELECT state, query FROM pg_stat_activity WHERE pid = $1::int", ["\(pid)"])
+            #expect(activity.rows.first?.first != .string("active"), "the backend still runs: \(activity.rows)")
+            // The failed transaction is the caller's to roll back, as in psql; then the lease goes on.
+            #expect(try await api.query(token, "SELECT 1").status == 422)
+            #expect(try await api.query(token, "ROLLBACK").status == 200)
+            // A longer per-request timeout is honoured up to max_statement_timeout, refused beyond it.
+            let longer = try await api.send(.post, "/v1/leases/\(token)/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT pg_sleep(0.5)", "timeout_ms": 800}"#)
+            #expect(longer.status == 200, "\(longer.text)")
+            let capped = ContinuousClock.now
+            let beyond = try await api.send(.post, "/v1/leases/\(token)/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT pg_sleep(30)", "timeout_ms": 60000}"#)
+            #expect(beyond.code == "statement_timeout", "\(beyond.status) \(beyond.text)")
+            #expect(ContinuousClock.now - capped < .seconds(3), "timeout_ms above max_statement_timeout is lowered to it")
+            // Single shot too, and its lease is released afterwards.
+            try await api.send(.delete, "/v1/leases/\(token)", key: ServiceHarness.appKey)
+            let shot = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT pg_sleep(30)"}"#)
+            #expect(shot.code == "statement_timeout")
+            let counts = try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any]
+            #expect(counts?["leased"] as? Int == 0)
+        }
+        #expect(try await server.execute("SELECT count(*) FROM t", database: database).rows == [[.int(0)]])
+    }
+
+    @Test("an HTTP client that hangs up while its statement runs: the lease is not left busy, nothing leaks")
+    func disconnectWhileQueryRuns() async throws {
+        let server = try await TestPostgres.server()
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "1"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let port = try #require(api.client.port)
+            let token = try await api.borrow("main")
+            try await api.query(token, "BEGIN")
+            let body = #"{"sql": "SELECT pg_sleep(0.8)"}"#
+            let socket = try RawHTTPClient(port: port)
+            socket.send("POST /v1/leases/\(token)/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            try await Task.sleep(for: .milliseconds(200))
+            socket.close()
+            // The lease answers again once the statement is over (or cancelled): not busy forever.
+            var status = 0
+            let deadline = ContinuousClock.now + .seconds(5)
+            while status != 200 && ContinuousClock.now < deadline {
+                status = try await api.query(token, "SELECT 1").status
+                if status != 200 {
+                    #expect(status == 409, "\(status)")
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            #expect(status == 200)
+            #expect(try await api.query(token, "ROLLBACK").status == 200)
+            #expect(try await api.send(.delete, "/v1/leases/\(token)", key: ServiceHarness.appKey).status == 204)
+
+            // Single shot: its lease is released even though nobody reads the answer.
+            let shot = try RawHTTPClient(port: port)
+            shot.send("POST /v1/pools/main/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            try await Task.sleep(for: .milliseconds(200))
+            shot.close()
+            var leased = -1
+            let until = ContinuousClock.now + .seconds(5)
+            while leased != 0 && ContinuousClock.now < until {
+                try await Task.sleep(for: .milliseconds(100))
+                leased = (try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any])?["leased"] as? Int ?? -1
+            }
+            #expect(leased == 0)
+            let again = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1"}"#)
+            #expect(again.status == 200)
+        }
+    }
+}
+
+/// What the clients saw: counts, status codes, each token's fate.
+final class Ledger: Sendable {
+    enum Fate: Sendable { case released, abandoned, revoked }
+    private struct State {
+        var counts: [String: Int] = [:]
+        var statuses: [Int: Int] = [:]
+        var samples: [Int: String] = [:]
+        var fates: [String: Fate] = [:]
+    }
+    private let state = Mutex(State())
+
+    func add(_ name: String) { state.withLock { $0.counts[name, default: 0] += 1 } }
+    func count(_ name: String) -> Int { state.withLock { $0.counts[name, default: 0] } }
+    func status(_ status: Int, _ text: String) {
+        state.withLock {
+            $0.statuses[status, default: 0] += 1
+            if $0.samples[status] == nil { $0.samples[status] = String(text.prefix(300)) }
+        }
+    }
+    func fate(_ token: String, _ fate: Fate) { state.withLock { $0.fates[token] = fate } }
+    var statuses: [Int: Int] { state.withLock { $0.statuses } }
+    func samples(_ status: Int) -> String { state.withLock { $0.samples[status] ?? "" } }
+    var tokens: [String: Fate] { state.withLock { $0.fates } }
+}
+
+/// HTTP for many concurrent clients: its own URLSession, without a per-host connection limit.
+struct LoadHTTP: Sendable {
+    let base: String
+    let session: URLSession
+
+    init(base: String) {
+        self.base = base
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 1000
+        configuration.timeoutIntervalForRequest = 15
+        session = URLSession(configuration: configuration)
+    }
+
+    struct Reply: @unchecked Sendable {
+        var status: Int
+        var text: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+    }
+
+    func send(_ method: String, _ path: String, key: String, body: String? = nil) async throws -> Reply {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = method
+        request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let started = ContinuousClock.now
+        let data: Data, response: URLResponse
+        do { (data, response) = try await session.data(for: request) } catch {
+            Issue.record("\(method) \(path.prefix(30)) \(body ?? "") failed after \(ContinuousClock.now - started): \(error)")
+            return Reply(status: 0, text: "")
+        }
+        return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, text: String(decoding: data, as: UTF8.self))
+    }
+}
+
