@@ -68,10 +68,12 @@ struct LostWorkTests {
     func expiry() async throws {
         let (server, database, yaml) = try await Self.setUp()
         try await ServiceHarness.run(yaml: yaml) { api, _ in
-            let (token, _) = try await Self.openTransaction(api, ttl: 300)
+            // 2 s of idleness: long enough that the calls opening the transaction never pause that
+            // long on a loaded machine, short enough for the test.
+            let (token, _) = try await Self.openTransaction(api, ttl: 2000)
             // Watch the pool, not the lease: a statement on the lease would keep it alive.
             var expired = 0
-            for _ in 0..<40 where expired == 0 {
+            for _ in 0..<100 where expired == 0 {
                 try await Task.sleep(for: .milliseconds(100))
                 expired = (try await api.send(.get, "/v1/pools/main")["totals"] as? [String: Any])?["expired"] as? Int ?? 0
             }

@@ -91,7 +91,7 @@ import TestPostgres
 
     @Test func idleLeaseExpiresAndItsWorkIsRolledBack() async throws {
         let metrics = RuntimeTestMetrics()
-        try await Runtime.withFixture(metrics: metrics, configure: { $0.leaseTTL = .milliseconds(300) }) { registry, server, database in
+        try await Runtime.withFixture(metrics: metrics, configure: { $0.leaseTTL = .seconds(1) }) { registry, server, database in
             try await server.execute("CREATE TABLE t (v int)", database: database)
 
             let token = try await registry.token("p", Runtime.alice)
