@@ -149,7 +149,7 @@ struct PGConnectionTests {
         #expect(error.sqlState == "57P01")
     }
 
-    @Test("cancel of pg_sleep(10) returns within a second and the connection stays usable")
+    @Test("cancel of pg_sleep(10) returns promptly and the connection stays usable")
     func cancelSleep() async throws {
         let connection = try await TestPostgres.server().connect()
         defer { connection.close() }
@@ -158,7 +158,9 @@ struct PGConnectionTests {
         let started = ContinuousClock.now
         #expect(await connection.cancel())
         let error = try await #require(throws: PGError.self) { _ = try await running.value }
-        #expect(started.duration(to: .now) < .seconds(1))
+        // Alone this takes milliseconds; beside the rest of the suite, the postmaster's fork for the
+        // cancel request has taken up to 1.7 s on 2 cores. Far below the statement's 10 s either way.
+        #expect(started.duration(to: .now) < .seconds(5))
         #expect(error.sqlState == "57014")
         #expect(error.connectionUsable)
         #expect(try await connection.query("SELECT 5").rows == [[.int(5)]])
