@@ -40,6 +40,11 @@ enum Problem {
     }
 
     static func response(for error: WardenError) -> (HTTPResponse, HTTPBody?) {
+        (head(for: error), HTTPBody(body(for: error)))
+    }
+
+    /// Status and headers: Retry-After for 503s, WWW-Authenticate for 401.
+    static func head(for error: WardenError) -> HTTPResponse {
         var fields: HTTPFields = [.contentType: contentType]
         switch error {
         case .poolExhausted(_, _, let seconds): fields[.retryAfter] = String(seconds)
@@ -47,8 +52,12 @@ enum Problem {
         case .unauthorized: fields[.wwwAuthenticate] = "Bearer realm=\"poolwarden\""
         default: break
         }
-        let body = (try? encoder.encode(schema(for: error))) ?? Data()
-        return (HTTPResponse(status: .init(code: error.status), headerFields: fields), HTTPBody(body))
+        return HTTPResponse(status: .init(code: error.status), headerFields: fields)
+    }
+
+    /// The problem document's JSON bytes.
+    static func body(for error: WardenError) -> Data {
+        (try? encoder.encode(schema(for: error))) ?? Data()
     }
 
     private static let encoder = JSONEncoder()

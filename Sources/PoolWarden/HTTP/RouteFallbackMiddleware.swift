@@ -20,8 +20,7 @@ struct RouteFallbackMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func problem(_ error: WardenError) -> Response {
-        let (head, _) = Problem.response(for: error)
-        let data = (try? JSONEncoder().encode(Problem.schema(for: error))) ?? Data()
-        return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let head = Problem.head(for: error)
+        return Response(status: head.status, headers: head.headerFields, body: .init(byteBuffer: ByteBuffer(bytes: Problem.body(for: error))))
     }
 }
