@@ -1,8 +1,7 @@
 import ArgumentParser
 
 /// The `poolwarden` executable: the service (`serve`), a driver check (`ping`), and the client
-/// subcommands that talk to a running service.
-@main
+/// subcommands that talk to a running service. Started from `main.swift`.
 struct PoolWardenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "poolwarden",
@@ -22,7 +21,7 @@ struct PoolWardenCommand: AsyncParsableCommand {
 
     /// ArgumentParser's own `main`, except that usage errors exit 1 rather than EX_USAGE (64):
     /// scripts get 1 usage, 2 refused, 3 unreachable.
-    static func main() async {
+    static func start() async {
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -24,10 +24,14 @@ public func buildApplication(
     let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion)
 
     let router = Router()
+    router.add(middleware: EventLoopAffinityMiddleware())
     router.add(middleware: RouteFallbackMiddleware())
     router.add(middleware: DisconnectCancellationMiddleware())
     try handler.registerHandlers(
         on: router,
+        // Compact JSON: the runtime's default pretty-prints and sorts keys, which costs more than
+        // the rest of a small answer's encoding and makes every body larger.
+        configuration: .init(jsonEncodingOptions: [.withoutEscapingSlashes]),
         middlewares: [
             ErrorHandlingMiddleware(),
             ProblemMiddleware(maxBodyBytes: configuration.maxBodyBytes),
