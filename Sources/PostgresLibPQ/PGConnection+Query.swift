@@ -40,7 +40,7 @@ extension PGConnection {
         var cancelSent = false
         while true {
             while PQisBusy(handle) == 1 {
-                _ = await reactor.wait(fd: PQsocket(handle), for: .read)
+                await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: serverError) }
             }
             guard let result = PQgetResult(handle) else { break }
@@ -84,7 +84,7 @@ extension PGConnection {
             let status = PQflush(handle)
             if status == 0 { return }
             if status < 0 { throw failure(server: nil) }
-            _ = await reactor.wait(fd: PQsocket(handle), for: [.read, .write])
+            await waitForSocket([.read, .write])
             if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
         }
     }
@@ -96,7 +96,7 @@ extension PGConnection {
             if let buffer { PQfreemem(buffer) }
             if length > 0 { continue }
             if length == 0 {
-                _ = await reactor.wait(fd: PQsocket(handle), for: .read)
+                await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
                 continue
             }

@@ -17,6 +17,8 @@ public final class PGConnection: @unchecked Sendable {
     let handle: OpaquePointer
     private let cancelHandle: OpaquePointer?
     private let control = Mutex(Control())
+    /// The running operation's time limit (`withDeadline`).
+    let limit = Mutex(OperationLimit())
     let secrets: [String]
     /// The thread that watches this connection's socket.
     let reactor: PGReactor
@@ -215,6 +217,29 @@ public final class PGConnection: @unchecked Sendable {
     }
 
     var closeWasRequested: Bool { control.withLock { $0.closeRequested } }
+
+    /// Looks, without waiting, at what the server sent while the connection sat idle. False when
+    /// that shows the connection is gone (the server restarted, the backend was terminated: its
+    /// FATAL message and the end of the stream are waiting in the socket) or it is closed or busy;
+    /// true says only that nothing showed it dead. Costs one `recv` when nothing arrived.
+    public func probe() -> Bool {
+        guard (try? beginOperation()) != nil else { return false }
+        defer { endOperation() }
+        let socket = PQsocket(handle)
+        var byte: UInt8 = 0
+        // Each round lets libpq read what is there; a terminated backend's FATAL message comes
+        // first and its end of stream right after, which libpq sees only on its next read.
+        for _ in 0..<4 {
+            guard PQstatus(handle) == CONNECTION_OK, socket >= 0 else { return false }
+            let peeked = recv(socket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return true }
+            // Data, the end of the stream or a socket error: libpq reads it, and marks the
+            // connection bad itself on the end or the error, so that whoever holds it next sees
+            // it broken too.
+            guard PQconsumeInput(handle) == 1, peeked > 0 else { return false }
+        }
+        return PQstatus(handle) == CONNECTION_OK
+    }
 
     /// Asks the server to cancel the running statement (PQcancel on a thread of its own). Returns
     /// whether the request was delivered; the statement then fails with SQLSTATE 57014.

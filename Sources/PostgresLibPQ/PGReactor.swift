@@ -38,8 +38,13 @@ final class PGReactor: TaskExecutor {
     private struct State {
         var waiters: [UInt64: Waiter] = [:]
         var nextID: UInt64 = 1
-        /// Ids of waiters that carry a deadline; few (connects), so a scan is cheaper than a heap.
+        /// Ids of waiters that carry a deadline.
         var timed: Set<UInt64> = []
+        /// When the loop next looks for passed deadlines: the earliest deadline when it last
+        /// looked, or an earlier one added since. Statements share a timeout, so a new deadline is
+        /// almost always later and costs neither a wake-up nor a scan; a waiter that ends before
+        /// its deadline leaves this early, which costs one scan that finds nothing.
+        var nextCheck: ContinuousClock.Instant?
         /// Jobs of tasks that prefer this thread as their executor.
         var jobs: [UnownedJob] = []
         /// The loop is (about to be) blocked in epoll_wait: a job from another thread must wake it.
@@ -47,13 +52,8 @@ final class PGReactor: TaskExecutor {
 
         func timeoutMilliseconds() -> Int32 {
             if !jobs.isEmpty { return 0 }
-            var earliest: ContinuousClock.Instant?
-            for id in timed {
-                guard let deadline = waiters[id]?.deadline else { continue }
-                if earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
-            }
-            guard let earliest else { return -1 }
-            let remaining = ContinuousClock.now.duration(to: earliest)
+            guard let nextCheck else { return -1 }
+            let remaining = ContinuousClock.now.duration(to: nextCheck)
             if remaining <= .zero { return 0 }
             let (seconds, attoseconds) = remaining.components
             let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
@@ -95,12 +95,15 @@ final class PGReactor: TaskExecutor {
     /// (which reports ready: libpq then reads the end of stream and reports the loss).
     func wait(fd: Int32, for interest: Interest, deadline: ContinuousClock.Instant? = nil) async -> Outcome {
         await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-            let id = state.withLock { state -> UInt64 in
+            let (id, mustWake) = state.withLock { state -> (UInt64, Bool) in
                 let id = state.nextID
                 state.nextID &+= 1
                 state.waiters[id] = Waiter(continuation: continuation, deadline: deadline)
-                if deadline != nil { state.timed.insert(id) }
-                return id
+                guard let deadline else { return (id, false) }
+                state.timed.insert(id)
+                if let nextCheck = state.nextCheck, nextCheck <= deadline { return (id, false) }
+                state.nextCheck = deadline
+                return (id, state.sleeping)
             }
             var event = epoll_event()
             event.events = interest.rawValue | Self.oneShot
@@ -116,7 +119,7 @@ final class PGReactor: TaskExecutor {
                 resume(id: id, with: .ready)
                 return
             }
-            if deadline != nil { wake() }
+            if mustWake { wake() }
         }
     }
 
@@ -166,7 +169,7 @@ final class PGReactor: TaskExecutor {
                     resume(id: id, with: .ready)
                 }
             }
-            expireDeadlines()
+            if state.withLock({ state in state.nextCheck.map { $0 <= .now } ?? false }) { expireDeadlines() }
         }
     }
 
@@ -184,14 +187,19 @@ final class PGReactor: TaskExecutor {
     private func expireDeadlines() {
         let now = ContinuousClock.now
         let expired = state.withLock { state -> [Waiter] in
-            guard !state.timed.isEmpty else { return [] }
             var expired: [Waiter] = []
+            var earliest: ContinuousClock.Instant?
             for id in state.timed {
-                guard let waiter = state.waiters[id], let deadline = waiter.deadline, deadline <= now else { continue }
-                state.timed.remove(id)
-                state.waiters.removeValue(forKey: id)
-                expired.append(waiter)
+                guard let waiter = state.waiters[id], let deadline = waiter.deadline else { continue }
+                if deadline <= now {
+                    state.timed.remove(id)
+                    state.waiters.removeValue(forKey: id)
+                    expired.append(waiter)
+                } else if earliest.map({ deadline < $0 }) ?? true {
+                    earliest = deadline
+                }
             }
+            state.nextCheck = earliest
             return expired
         }
         for waiter in expired { waiter.continuation.resume(returning: .timedOut) }

@@ -135,6 +135,29 @@ struct HTTPLeaseTests {
         }
     }
 
+    @Test("a borrow keeps its HTTP connection alive: borrow, query and release on one connection")
+    func borrowKeepsAlive() async throws {
+        let server = try await TestPostgres.server()
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo()))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let socket = try RawHTTPClient(port: try #require(api.client.port))
+            defer { socket.close() }
+            let auth = "Host: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\n"
+            socket.send("POST /v1/pools/main/leases HTTP/1.1\r\n\(auth)Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+            // Off the cooperative pool: the service under test runs on it too.
+            let borrowed = try #require(try await TestPostgres.offThread { socket.receive() })
+            #expect(borrowed.head.hasPrefix("HTTP/1.1 201"))
+            #expect(!borrowed.head.lowercased().contains("connection: close"))
+            let lease = try JSONSerialization.jsonObject(with: Data(borrowed.body.utf8)) as? [String: Any]
+            let token = try #require(lease?["token"] as? String)
+            let sql = #"{"sql":"SELECT 1"}"#
+            socket.send("POST /v1/leases/\(token)/query HTTP/1.1\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(sql.utf8.count)\r\n\r\n\(sql)")
+            #expect(try await TestPostgres.offThread { socket.receive() }?.head.hasPrefix("HTTP/1.1 200") == true)
+            socket.send("DELETE /v1/leases/\(token) HTTP/1.1\r\n\(auth)\r\n")
+            #expect(try await TestPostgres.offThread { socket.receive() }?.head.hasPrefix("HTTP/1.1 204") == true)
+        }
+    }
+
     @Test("a client that hangs up while its borrow waits leaks nothing")
     func disconnectWhileWaiting() async throws {
         let server = try await TestPostgres.server()
@@ -186,6 +209,33 @@ final class RawHTTPClient: Sendable {
 
     func send(_ text: String) {
         _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Reads one whole answer (head and a `Content-Length` body); nil when the service closes the
+    /// connection or nothing complete arrives within `timeout`. Blocks: call it off the
+    /// cooperative pool.
+    func receive(timeout: Duration = .seconds(5)) -> (head: String, body: String)? {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now < deadline {
+            if let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+                let length = head.split(separator: "\r\n")
+                    .first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                if buffer.count - end.upperBound >= length {
+                    return (head, String(decoding: buffer[end.upperBound..<(end.upperBound + length)], as: UTF8.self))
+                }
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) >= 0 else { return nil }
+            guard poller.revents != 0 else { continue }
+            let count = recv(fd, &chunk, chunk.count, 0)
+            guard count > 0 else { return nil }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+        return nil
     }
 
     func close() { _ = Glibc.close(fd) }

@@ -23,7 +23,7 @@ public func buildApplication(
     let callers = CallerRegistry(config: configuration)
     let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion)
 
-    let router = Router()
+    let router = Router(context: WardenRequestContext.self)
     router.add(middleware: EventLoopAffinityMiddleware())
     router.add(middleware: RouteFallbackMiddleware())
     router.add(middleware: DisconnectCancellationMiddleware())
@@ -40,6 +40,7 @@ public func buildApplication(
     )
     let application = Application(
         router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangUpHandler()])),
         configuration: .init(
             address: .hostname(listen.host, port: listen.port),
             serverName: "PoolWarden"

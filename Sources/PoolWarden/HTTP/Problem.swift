@@ -75,6 +75,7 @@ enum Problem {
         case .callerQuota: "Caller quota reached"
         case .poolExhausted: "Pool exhausted"
         case .connectFailed: "Cannot connect to PostgreSQL"
+        case .connectionLost: "Connection lost"
         case .sqlError: "SQL error"
         case .resultTooLarge: "Result too large"
         case .statementTimeout: "Statement timeout"

@@ -16,6 +16,9 @@ public enum WardenError: Error, Sendable, Equatable {
     case callerQuota(pool: String, limit: Int)
     case poolExhausted(pool: String, waited: Duration, retryAfterSeconds: Int)
     case connectFailed(pool: String, message: String)
+    /// A single shot's server connection broke (or was closed by an immediate recycle) after its
+    /// statement was sent: whether the statement ran is unknown.
+    case connectionLost(pool: String, reason: LeaseEndReason)
     case sqlError(PGError)
     case resultTooLarge(String)
     case statementTimeout(Duration)
@@ -41,6 +44,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .callerQuota: "caller_quota"
         case .poolExhausted: "pool_exhausted"
         case .connectFailed: "connect_failed"
+        case .connectionLost: "connection_lost"
         case .sqlError: "sql_error"
         case .resultTooLarge: "result_too_large"
         case .statementTimeout: "statement_timeout"
@@ -67,7 +71,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .payloadTooLarge: 413
         case .sqlError, .resultTooLarge, .statementTimeout: 422
         case .callerQuota: 429
-        case .connectFailed: 502
+        case .connectFailed, .connectionLost: 502
         case .poolExhausted, .notReady, .shuttingDown: 503
         case .internal: 500
         }
@@ -85,6 +89,8 @@ public enum WardenError: Error, Sendable, Equatable {
         case .callerQuota(let pool, let limit): "this caller has reached its limit of \(limit) lease\(limit == 1 ? "" : "s") in pool \(pool)"
         case .poolExhausted(let pool, let waited, _): "no connection of pool \(pool) became free within \(waited.milliseconds) ms"
         case .connectFailed(let pool, let message): "cannot connect for pool \(pool): \(message)"
+        case .connectionLost(let pool, let reason):
+            "the server connection of pool \(pool) ended while the statement ran (\(reason == .revoked ? "closed by an immediate recycle" : "lost")); whether it ran is unknown, and anything it left open was rolled back"
         case .sqlError(let error): error.message
         case .resultTooLarge(let message): message
         case .statementTimeout(let limit): "the statement ran longer than \(limit.milliseconds) ms and was cancelled"

@@ -40,8 +40,9 @@ extension PoolRegistry {
         let started = ContinuousClock.now
         var wait = wait.map { Swift.min($0, PoolSettingsRules.maxWait) }
         while true {
+            let attemptStarted = ContinuousClock.now
             let grant = try await acquire(pool: pool, caller: caller.name, ttl: ttl, wait: wait, key: key, tagging: tagging)
-            guard grant.created else { return BorrowOutcome(lease: grant.view, created: false) }
+            guard grant.created else { return BorrowOutcome(lease: grant.view, created: false, wait: grant.wait) }
             let usable = grant.needsTag ? await tag(grant, caller: caller.name) : true
             if Task.isCancelled {
                 if usable { giveBack(grant) }
@@ -50,7 +51,7 @@ extension PoolRegistry {
             guard usable else {
                 // The connection died under the tagging (the pool replaces it) or the lease was
                 // revoked meanwhile: the borrow tries again with what is left of its wait.
-                let remaining = grant.wait - (ContinuousClock.now - started)
+                let remaining = grant.wait - (ContinuousClock.now - attemptStarted)
                 guard remaining > .zero else {
                     throw .poolExhausted(pool: pool, waited: grant.wait, retryAfterSeconds: Self.retryAfter(grant.wait))
                 }
@@ -65,7 +66,7 @@ extension PoolRegistry {
                     "lease": "\(grant.view.tokenPrefix)", "backend_pid": "\(grant.view.backendPID)",
                 ]
             )
-            return BorrowOutcome(lease: grant.view, created: true)
+            return BorrowOutcome(lease: grant.view, created: true, wait: grant.wait)
         }
     }
 

@@ -57,28 +57,7 @@ final class ServerConnection: Sendable {
     ) async -> (result: Result<T, any Error>, timedOut: Bool) {
         state.withLock { $0.running = true }
         defer { finishOperation() }
-        guard let deadline else {
-            do { return (.success(try await body(pg)), false) } catch { return (.failure(error), false) }
-        }
-        let flag = TimeoutFlag()
-        let watchdog = Task {
-            do { try await Task.sleep(for: deadline) } catch { return }
-            guard flag.fire() else { return }
-            await self.pg.cancel()
-            do { try await Task.sleep(for: grace) } catch { return }
-            self.closeNow()
-        }
-        let result: Result<T, any Error>
-        do { result = .success(try await body(pg)) } catch { result = .failure(error) }
-        if flag.disarm() {
-            watchdog.cancel()
-            return (result, false)
-        }
-        watchdog.cancel()
-        // The cancel request must reach the server before the lease can start its next statement,
-        // or it could cancel that one instead.
-        await watchdog.value
-        return (result, true)
+        return await pg.withDeadline(deadline, grace: grace) { try await body(pg) }
     }
 
     /// Closes at once: a statement running in the driver is cut off (the driver frees the
