@@ -13,7 +13,9 @@ extension APIHandler {
             wait = try request.waitMs.map { try RequestValidation.duration($0, field: "wait_ms", allowZero: true) }
             key = try request.key.map { try RequestValidation.text($0, field: "key", maxLength: 200) }
         }
-        let outcome = try await registry.borrow(pool: input.path.pool, caller: caller, ttl: ttl, wait: wait, key: key)
+        let outcome = try await registry.borrow(
+            pool: input.path.pool, caller: caller, ttl: ttl, wait: wait, key: key, tagging: true, hangUp: ClientHangUp.current
+        )
         let lease = Components.Schemas.Lease(outcome.lease)
         return outcome.created ? .created(.init(body: .json(lease))) : .ok(.init(body: .json(lease)))
     }

@@ -1,8 +1,8 @@
 import Hummingbird
 
-/// Cancels a borrow whose HTTP client hangs up while it waits for a connection, so that the pool
-/// drops the waiter instead of handing a lease to nobody (invariant 6). Only borrows: every other
-/// operation either answers at once or runs a statement that is bounded by its timeout.
+/// Lets a borrow know when its HTTP client hangs up while it waits for a connection, so that the
+/// pool drops the waiter instead of handing a lease to nobody (invariant 6). Only borrows: every
+/// other operation either answers at once or runs a statement that its timeout bounds.
 struct DisconnectCancellationMiddleware: RouterMiddleware {
     typealias Context = WardenRequestContext
 
@@ -11,6 +11,6 @@ struct DisconnectCancellationMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         let hangUp = try await ClientHangUpHandler.hangUp(of: context.channel)
-        return try await hangUp.cancellingOnHangUp { try await next(request, context) }
+        return try await ClientHangUp.$current.withValue(hangUp) { try await next(request, context) }
     }
 }

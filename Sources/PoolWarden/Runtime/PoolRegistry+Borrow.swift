@@ -22,14 +22,16 @@ extension PoolRegistry {
         try await borrow(pool: pool, caller: caller, ttl: ttl, wait: wait, key: key, tagging: true)
     }
 
-    /// `borrow`, with the application_name tag optional (single-shot queries leave it out).
+    /// `borrow`, with the application_name tag optional (single-shot queries leave it out) and
+    /// the HTTP client's hang-up, which withdraws the borrow as cancelling its task would.
     func borrow(
         pool: String,
         caller: CallerIdentity,
         ttl: Duration?,
         wait: Duration?,
         key: String?,
-        tagging: Bool
+        tagging: Bool,
+        hangUp: ClientHangUp? = nil
     ) async throws(WardenError) -> BorrowOutcome {
         guard caller.mayUse(pool: pool) else { throw .forbidden("caller \(caller.name) may not use pool \(pool)") }
         if let ttl, ttl <= .zero { throw .invalidRequest("ttl_ms must be positive", field: "ttl_ms") }
@@ -41,10 +43,10 @@ extension PoolRegistry {
         var wait = wait.map { Swift.min($0, PoolSettingsRules.maxWait) }
         while true {
             let attemptStarted = ContinuousClock.now
-            let grant = try await acquire(pool: pool, caller: caller.name, ttl: ttl, wait: wait, key: key, tagging: tagging)
+            let grant = try await acquire(pool: pool, caller: caller.name, ttl: ttl, wait: wait, key: key, tagging: tagging, hangUp: hangUp)
             guard grant.created else { return BorrowOutcome(lease: grant.view, created: false, wait: grant.wait) }
             let usable = grant.needsTag ? await tag(grant, caller: caller.name) : true
-            if Task.isCancelled {
+            if Task.isCancelled || hangUp?.hasHungUp == true {
                 if usable { giveBack(grant) }
                 throw .poolExhausted(pool: pool, waited: ContinuousClock.now - started, retryAfterSeconds: 1)
             }
@@ -77,7 +79,8 @@ extension PoolRegistry {
         ttl: Duration?,
         wait: Duration?,
         key: String?,
-        tagging: Bool
+        tagging: Bool,
+        hangUp: ClientHangUp?
     ) async throws(WardenError) -> BorrowGrant {
         let candidate = LeaseToken.generate()
         let (request, id, immediate, effects) = try state.withLock {
@@ -102,6 +105,10 @@ extension PoolRegistry {
         }
         perform(effects)
         if let immediate { return try immediate.get() }
+        let watch = hangUp?.onHangUp { [self] in
+            report { group, now in group.cancelBorrow(request, pool: id, now: now) }
+        }
+        defer { if let watch { hangUp?.remove(watch) } }
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<BorrowGrant, WardenError>, Never>) in
                 let ready = state.withLock { state -> Result<BorrowGrant, WardenError>? in
