@@ -67,8 +67,8 @@ struct APIClient: Sendable {
         subscript(key: String) -> Any? { json[key] }
     }
 
-    /// Sent with URLSession, which reconnects when the service closes a connection (it does after
-    /// a borrow, to watch for hang-ups); the test framework's client would not.
+    /// Sent with URLSession, over real sockets: hang-ups, keep-alive and `Connection: close`
+    /// behave as they do for users.
     @discardableResult
     func send(_ method: HTTPRequest.Method, _ path: String, key: String? = ServiceHarness.adminKey, body: String? = nil, headers extra: HTTPFields = [:]) async throws -> Answer {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(client.port ?? 0)\(path)")!)

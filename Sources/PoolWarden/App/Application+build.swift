@@ -25,6 +25,7 @@ public func buildApplication(
 
     let router = Router(context: WardenRequestContext.self)
     router.add(middleware: EventLoopAffinityMiddleware())
+    router.add(middleware: PoolListMiddleware(registry: registry, callers: callers))
     router.add(middleware: RouteFallbackMiddleware())
     router.add(middleware: DisconnectCancellationMiddleware())
     try handler.registerHandlers(

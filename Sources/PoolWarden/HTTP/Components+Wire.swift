@@ -39,9 +39,10 @@ extension Components.Schemas.PoolStatus {
 }
 
 extension Components.Schemas.PoolSettings {
+    /// `settings` as a status view holds them: the conninfo already redacted.
     init(_ settings: PoolSettings, passwordSet: Bool, server: String?) {
         self.init(
-            conninfo: settings.redactedConninfo,
+            conninfo: settings.conninfo,
             passwordSet: passwordSet,
             server: server,
             leaseTtlMs: Int(settings.leaseTTL.milliseconds),
