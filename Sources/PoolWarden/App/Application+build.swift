@@ -25,7 +25,7 @@ public func buildApplication(
 
     let router = Router()
     router.add(middleware: RouteFallbackMiddleware())
-    router.add(middleware: DisconnectCancellationMiddleware())
+    router.add(middleware: DisconnectCancellationMiddleware(maxBodyBytes: configuration.maxBodyBytes))
     try handler.registerHandlers(
         on: router,
         middlewares: [
