@@ -8,6 +8,9 @@ struct LeaseRecord: Hashable, Sendable {
     @usableFromInline var lastActivity: Duration
     /// A statement is running: the lease is in use however long ago it started.
     @usableFromInline var running: Bool
+    /// False while the runtime still prepares the lease for its borrower (see
+    /// `PoolGroup.deferHandover`): it is not counted as a borrow, nor as revoked if it ends so.
+    @usableFromInline var handedOver: Bool
 
     @inlinable
     init(serial: UInt64, ttl: Duration, now: Duration) {
@@ -16,6 +19,7 @@ struct LeaseRecord: Hashable, Sendable {
         self.createdAt = now
         self.lastActivity = now
         self.running = false
+        self.handedOver = true
     }
 
     @inlinable

@@ -176,9 +176,12 @@ extension PoolGroup {
                 self.closeSlot(pool, slot, .recycled, into: &actions)
                 counts.closed += 1
             case .leased where mode == .immediate:
-                self.revokeLease(pool, slot, .recycled, into: &actions)
+                if self.revokeLease(pool, slot, .recycled, into: &actions) {
+                    counts.revoked += 1
+                } else {
+                    counts.closed += 1
+                }
                 self.closeSlot(pool, slot, .recycled, into: &actions)
-                counts.revoked += 1
             default:
                 self.pools[pool].slots[slot].retire = .recycled
                 counts.deferred += 1

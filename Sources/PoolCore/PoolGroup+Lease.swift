@@ -38,6 +38,29 @@ extension PoolGroup {
         return self.pools[pool].slots[slot].lease!.ttl
     }
 
+    /// The runtime has work to do on a granted lease before its borrower gets it (setting
+    /// application_name, say). Until ``handOver(_:)`` the lease is not counted in `borrows`, and
+    /// if it ends meanwhile (revoked by a recycle, released as broken) it is counted nowhere: no
+    /// caller ever held it, and its borrow is free to try again. Totals then agree with what
+    /// callers saw: every borrow counted is a token someone got, every revoke one that answers so.
+    public mutating func deferHandover(_ lease: LeaseID) {
+        guard let (pool, slot) = self.leaseSlot(lease), self.pools[pool].slots[slot].lease!.handedOver else { return }
+        self.pools[pool].slots[slot].lease!.handedOver = false
+        self.pools[pool].totals.borrows -= 1
+    }
+
+    /// The borrower has the lease from now on (see ``deferHandover(_:)``). False when the lease
+    /// ended before.
+    @discardableResult
+    public mutating func handOver(_ lease: LeaseID) -> Bool {
+        guard let (pool, slot) = self.leaseSlot(lease) else { return false }
+        if !self.pools[pool].slots[slot].lease!.handedOver {
+            self.pools[pool].slots[slot].lease!.handedOver = true
+            self.pools[pool].totals.borrows += 1
+        }
+        return true
+    }
+
     /// Extends a lease: it now expires `ttl` (or its current ttl) from `now`. Nil when the lease is gone.
     public mutating func renew(_ lease: LeaseID, ttl: Duration? = nil, now: Instant) -> (expiresIn: Duration, actions: PoolActions)? {
         guard let (pool, slot) = self.leaseSlot(lease) else { return nil }
@@ -73,18 +96,23 @@ extension PoolGroup {
 
 
     /// Takes the lease away from its holder; the connection stays in `slot` for the caller to
-    /// reset or close.
+    /// reset or close. Returns whether a holder lost it (false for a lease not yet handed over,
+    /// which is not counted).
     @usableFromInline
-    mutating func revokeLease(_ pool: Int, _ slot: Int, _ reason: RevokeReason, into actions: inout PoolActions) {
-        guard let record = self.pools[pool].slots[slot].lease else { return }
+    @discardableResult
+    mutating func revokeLease(_ pool: Int, _ slot: Int, _ reason: RevokeReason, into actions: inout PoolActions) -> Bool {
+        guard let record = self.pools[pool].slots[slot].lease else { return false }
         let lease = self.leaseID(pool, slot, serial: record.serial)
         self.pools[pool].endLease(slot)
-        if reason == .expired {
-            self.pools[pool].totals.expired += 1
-        } else {
-            self.pools[pool].totals.revoked += 1
+        if record.handedOver {
+            if reason == .expired {
+                self.pools[pool].totals.expired += 1
+            } else {
+                self.pools[pool].totals.revoked += 1
+            }
         }
         actions.append(.revoke(lease, self.connectionID(pool, slot), reason))
+        return record.handedOver
     }
 
     /// A connection whose transaction state is unknown or dirty comes back: roll it back before

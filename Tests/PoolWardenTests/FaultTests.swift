@@ -172,6 +172,7 @@ struct FaultTests {
             #expect(ContinuousClock.now - started < .seconds(3))
             #expect(slow.status == 422)
             #expect(slow.code == "statement_timeout")
+            #expect(slow["sqlstate"] as? String == "57014", "\(slow.text)")
             // The backend is no longer running it: the cancel reached the server.
             let activity = try await server.execute("SELECT state, query FROM pg_stat_activity WHERE pid = $1::int", ["\(pid)"])
             #expect(activity.rows.first?.first != .string("active"), "the backend still runs: \(activity.rows)")
@@ -189,6 +190,7 @@ struct FaultTests {
             try await api.send(.delete, "/v1/leases/\(token)", key: ServiceHarness.appKey)
             let shot = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT pg_sleep(30)"}"#)
             #expect(shot.code == "statement_timeout")
+            #expect(shot["sqlstate"] as? String == "57014")
             let counts = try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any]
             #expect(counts?["leased"] as? Int == 0)
         }

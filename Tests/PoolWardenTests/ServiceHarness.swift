@@ -41,6 +41,7 @@ enum ServiceHarness {
 
     static func run<Value: Sendable>(
         yaml: String,
+        environment: [String: String] = environment,
         _ body: @Sendable (APIClient, PoolRegistry) async throws -> Value
     ) async throws -> Value {
         let config = try ConfigLoader(environment: environment).load(yaml: yaml)

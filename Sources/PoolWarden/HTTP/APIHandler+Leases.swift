@@ -11,7 +11,7 @@ extension APIHandler {
         if case .json(let request) = input.body {
             ttl = try request.ttlMs.map { try RequestValidation.duration($0, field: "ttl_ms") }
             wait = try request.waitMs.map { try RequestValidation.duration($0, field: "wait_ms", allowZero: true) }
-            key = try request.key.map { try RequestValidation.text($0, field: "key", maxLength: 200) }
+            key = try request.key.map { try RequestValidation.text($0, field: "key", maxLength: 128) }
         }
         let outcome = try await registry.borrow(
             pool: input.path.pool, caller: caller, ttl: ttl, wait: wait, key: key, tagging: true, hangUp: ClientHangUp.current

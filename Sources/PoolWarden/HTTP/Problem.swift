@@ -27,6 +27,10 @@ enum Problem {
             case .connectionLost: .connectionLost
             case .poolDeleted: .poolDeleted
             }
+        case .statementTimeout:
+            // What PostgreSQL reports for the cancel the service sent, so that clients handling
+            // query_canceled by SQLSTATE see it here too.
+            problem.sqlstate = "57014"
         case .sqlError(let error):
             problem.sqlstate = error.sqlState
             problem.severity = error.severity

@@ -5,7 +5,8 @@ import OpenAPIRuntime
 /// Turns every failure into `application/problem+json` with a stable code, enforces the body size
 /// limit (413), and passes an empty body on as no body, so optional bodies may be left out.
 /// A body sent without a content type, or as curl's `-d` default (form-urlencoded), is read as
-/// the JSON it is; any other declared type than JSON is refused (415).
+/// the JSON it is; any other declared type than JSON is refused (415). A JSON body must be strict
+/// RFC 8259 (see ``StrictJSON``) before the generated decoder reads it.
 struct ProblemMiddleware: ServerMiddleware {
     let maxBodyBytes: Int
 
@@ -16,27 +17,34 @@ struct ProblemMiddleware: ServerMiddleware {
         operationID: String,
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
-        var buffered: HTTPBody?
+        let bytes: [UInt8]?
         do {
-            buffered = try await bufferedBody(body)
+            bytes = try await bufferedBody(body)
         } catch let error as WardenError {
             return Problem.response(for: error)
         }
         var request = request
-        if buffered != nil {
+        if let bytes {
             let declared = request.headerFields[.contentType]?.lowercased() ?? ""
             if declared.isEmpty || declared.hasPrefix("application/x-www-form-urlencoded") {
                 request.headerFields[.contentType] = "application/json"
             }
+            if request.headerFields[.contentType]?.lowercased().hasPrefix("application/json") == true {
+                do throws(WardenError) {
+                    try StrictJSON.validate(bytes)
+                } catch {
+                    return Problem.response(for: error)
+                }
+            }
         }
         do {
-            return try await next(request, buffered, metadata)
+            return try await next(request, bytes.map { HTTPBody($0) }, metadata)
         } catch {
             return Problem.response(for: Self.wardenError(from: error))
         }
     }
 
-    private func bufferedBody(_ body: HTTPBody?) async throws -> HTTPBody? {
+    private func bufferedBody(_ body: HTTPBody?) async throws -> [UInt8]? {
         guard let body else { return nil }
         if case .known(let length) = body.length, length > maxBodyBytes {
             throw WardenError.payloadTooLarge(limit: maxBodyBytes)
@@ -46,7 +54,7 @@ struct ProblemMiddleware: ServerMiddleware {
             bytes.append(contentsOf: chunk)
             if bytes.count > maxBodyBytes { throw WardenError.payloadTooLarge(limit: maxBodyBytes) }
         }
-        return bytes.isEmpty ? nil : HTTPBody(bytes)
+        return bytes.isEmpty ? nil : bytes
     }
 
     /// The caller-facing error for whatever a handler, a middleware or the generated code threw.

@@ -17,4 +17,7 @@ struct LeaseEntry {
     /// answers `lease_busy`. PoolCore is told too (`leaseTouched(running: true)`), so the lease
     /// cannot expire meanwhile.
     var busy = false
+    /// False until the borrower has the token (the application_name tag is set): a lease revoked
+    /// before that ends unseen, and its borrow tries again.
+    var handedOver = true
 }

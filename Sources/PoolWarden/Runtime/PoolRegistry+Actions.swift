@@ -76,15 +76,19 @@ extension PoolRegistry {
                 connectionID: grant.connectionID,
                 connection: connection,
                 createdAt: wall,
-                busy: needsTag
+                busy: needsTag,
+                handedOver: !needsTag
             )
             state.tokens[grant.lease] = token
             state.leases[token] = lease
             if needsTag {
                 // Until the tag is set the lease is in use: it must not expire under the tagging.
                 _ = state.group.leaseTouched(grant.lease, running: true, now: now)
+                // Nor is it anyone's yet: counted as a borrow once handed over (see `tag`).
+                state.group.deferHandover(grant.lease)
+            } else {
+                entry.metrics.borrows.increment()
             }
-            entry.metrics.borrows.increment()
         }
         let view = LeaseView(
             token: token,
@@ -170,6 +174,12 @@ extension PoolRegistry {
     /// PoolCore sends with it rolls back what it left open.
     private func revoked(_ lease: LeaseID, _ reason: RevokeReason, _ state: inout RegistryState, now: ContinuousClock.Instant) {
         guard let token = state.tokens.removeValue(forKey: lease), let entry = state.leases.removeValue(forKey: token) else { return }
+        guard entry.handedOver else {
+            // Nobody holds the token yet: the borrow that is tagging it finds the lease gone and
+            // tries again, so the token never answers anything and the lease is counted nowhere.
+            logger.debug("lease ended before its borrower got it", metadata: ["pool": "\(entry.poolName)", "reason": "\(reason)"])
+            return
+        }
         let ended: LeaseEndReason
         switch reason {
         case .expired: ended = .expired

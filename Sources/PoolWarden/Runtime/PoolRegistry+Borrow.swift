@@ -144,6 +144,7 @@ extension PoolRegistry {
             guard alive else { return PoolActions() }
             if connectionUsable {
                 _ = group.leaseTouched(grant.lease, running: false, now: now)
+                group.handOver(grant.lease)
                 return PoolActions()
             }
             alive = false
@@ -153,11 +154,13 @@ extension PoolRegistry {
             alive = true
             if connectionUsable {
                 state.leases[grant.token]?.busy = false
+                state.leases[grant.token]?.handedOver = true
             } else {
                 state.leases[grant.token] = nil
                 state.tokens[grant.lease] = nil
             }
         }
+        if alive { grant.metrics.borrows.increment() }
         return alive
     }
 
