@@ -126,6 +126,65 @@ struct FaultTests {
         #expect(try await check.query("SELECT count(*) FROM t").rows == [[.int(0)]])
     }
 
+    @Test("PostgreSQL restarted while borrows wait: every waiter is answered within its wait, none is left queued, leases work again")
+    func waitersAcrossRestart() async throws {
+        let cluster = try await Self.privateCluster()
+        defer { cluster.destroy() }
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: cluster.conninfo(), extra: Self.fastRetry(["min": "2", "max": "4"])))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            var holders: [String] = []
+            for _ in 0..<4 { holders.append(try await api.borrow("main", key: ServiceHarness.otherKey)) }
+            let http = LoadHTTP(base: "http://127.0.0.1:\(api.client.port ?? 0)")
+            let waiters = Task {
+                await withTaskGroup(of: (Int, Duration, String).self) { group in
+                    // Four each for two callers: max_per_caller (= max, 4) counts waiting borrows too.
+                    for index in 0..<8 {
+                        let key = index % 2 == 0 ? ServiceHarness.appKey : ServiceHarness.adminKey
+                        group.addTask {
+                            let started = ContinuousClock.now
+                            let answer = await http.call("POST", "/v1/pools/main/leases", key: key, body: #"{"wait_ms": 8000}"#)
+                            let elapsed = ContinuousClock.now - started
+                            if let token = answer.json["token"] as? String {
+                                let query = await http.call("POST", "/v1/leases/\(token)/query", key: key, body: #"{"sql": "SELECT 1"}"#)
+                                #expect(query.status == 200, "a lease granted after the restart works: \(query.text)")
+                                _ = await http.call("DELETE", "/v1/leases/\(token)", key: key)
+                            }
+                            return (answer.status, elapsed, answer.text)
+                        }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            var waiting = 0
+            for _ in 0..<100 where waiting < 8 {
+                try await Task.sleep(for: .milliseconds(50))
+                waiting = (try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any])?["waiting"] as? Int ?? 0
+            }
+            #expect(waiting == 8, "the borrows queue behind the four holders")
+            try await TestPostgres.offThread { try cluster.stop(immediate: true) }
+            try await Task.sleep(for: .milliseconds(300))
+            try await TestPostgres.offThread { try cluster.startServer() }
+            // A lease on a connection that died answers so; giving the others back frees their
+            // slots too, and the waiters get new connections to the restarted server.
+            let dead = try await api.query(holders[0], "SELECT 1", key: ServiceHarness.otherKey)
+            #expect(dead.status == 410 && dead["reason"] as? String == "connection_lost", "\(dead.status) \(dead.text)")
+            for holder in holders.dropFirst() {
+                let released = try await api.send(.delete, "/v1/leases/\(holder)", key: ServiceHarness.otherKey)
+                #expect(released.status == 204, "\(released.text)")
+            }
+            let answers = await waiters.value
+            #expect(answers.count == 8)
+            for (status, elapsed, text) in answers {
+                #expect(status == 201, "every waiter is served once the server is back: \(status) \(text)")
+                #expect(elapsed < .seconds(9), "answered within its 8 s wait: \(elapsed)")
+            }
+            let counts = try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any] ?? [:]
+            #expect(counts["waiting"] as? Int == 0)
+            #expect(counts["leased"] as? Int == 0)
+            #expect(try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1"}"#).status == 200)
+        }
+    }
+
     @Test("pg_terminate_backend of a leased connection: 410 connection_lost, the insert is gone, the pool replaces it")
     func terminatedBackend() async throws {
         let server = try await TestPostgres.server()
@@ -304,3 +363,9 @@ struct LoadHTTP: Sendable {
     }
 }
 
+extension LoadHTTP {
+    /// `send`, whose failures (recorded as issues there) come back as status 0.
+    func call(_ method: String, _ path: String, key: String, body: String? = nil) async -> Reply {
+        (try? await send(method, path, key: key, body: body)) ?? Reply(status: 0, text: "")
+    }
+}

@@ -116,8 +116,13 @@ struct HTTPLeaseTests {
             // Three renewals 1.5 s apart outlive the first 4 s TTL.
             for _ in 0..<3 {
                 try await Task.sleep(for: .milliseconds(1500))
-                #expect(try await api.send(.post, "/v1/leases/\(token)/renew", key: ServiceHarness.appKey, body: #"{"ttl_ms": 4000}"#).status == 200)
+                let renewed = try await api.send(.post, "/v1/leases/\(token)/renew", key: ServiceHarness.appKey, body: #"{"ttl_ms": 4000}"#)
+                #expect(renewed.status == 200)
+                // The full token is shown once, in the borrow answer; read back, by prefix only.
+                #expect(renewed["token"] == nil && renewed["token_prefix"] as? String == String(token.prefix(12)), "\(renewed.text)")
             }
+            let read = try await api.send(.get, "/v1/leases/\(token)", key: ServiceHarness.appKey)
+            #expect(read.status == 200 && read["token"] == nil && read["token_prefix"] as? String == String(token.prefix(12)), "\(read.text)")
             #expect(try await api.query(token, "SELECT 1").status == 200)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import PoolWarden
+import Synchronization
 import TestPostgres
 import Testing
 
@@ -45,9 +46,11 @@ struct HostileInputTests {
         let port: Int
         let token: String
         let api: APIClient
+        let sent = Tally()
 
         func send(_ method: String, _ path: String, body: [UInt8]? = nil, contentType: String? = "application/json", key: String? = ServiceHarness.adminKey, chunkSize: Int? = nil) async throws -> RawExchange.Response {
-            try await RawExchange.send(port: port, method, path, key: key, contentType: contentType, body: body, chunkSize: chunkSize)
+            sent.add()
+            return try await RawExchange.send(port: port, method, path, key: key, contentType: contentType, body: body, chunkSize: chunkSize)
         }
 
         /// `answer` is the problem `status` (any 4xx when nil) with `code`.
@@ -81,7 +84,7 @@ struct HostileInputTests {
     /// A service with pool `main` (max 2) and a lease inside a transaction with one inserted row;
     /// after `body`, the lease must still be usable, its transaction intact, and nothing else
     /// changed: no pool created, `main` unchanged, no other lease, no row from a hostile request.
-    static func withService(_ body: @Sendable (Fixture) async throws -> Void) async throws {
+    static func withService(_ label: String, _ body: @Sendable (Fixture) async throws -> Void) async throws {
         let server = try await TestPostgres.server()
         let database = try await server.createDatabase(prefix: "hi")
         try await server.execute("CREATE TABLE t (id int)", database: database)
@@ -92,6 +95,7 @@ struct HostileInputTests {
             #expect(try await api.query(token, "INSERT INTO t VALUES (1)").status == 200)
             let fixture = Fixture(port: try #require(api.client.port), token: token, api: api)
             try await body(fixture)
+            print("HostileInputTests: \(label): \(fixture.sent.count) hostile requests")
 
             #expect(try await api.send(.get, "/healthz", key: nil).status == 200, "the service is up")
             #expect(try await api.query(token, "INSERT INTO t VALUES (2)").status == 200, "the lease is still usable")
@@ -109,9 +113,15 @@ struct HostileInputTests {
         #expect(try await server.execute("SELECT id FROM t ORDER BY id", database: database).rows == [[.int(1)], [.int(2)]], "only the lease's rows")
     }
 
+    final class Tally: Sendable {
+        private let value = Mutex(0)
+        func add() { value.withLock { $0 += 1 } }
+        var count: Int { value.withLock { $0 } }
+    }
+
     @Test("oversized bodies: 1.1 MB with a length and 5 MB chunked → 413 on every route, without hanging the sender")
     func oversized() async throws {
-        try await Self.withService { fixture in
+        try await Self.withService("oversized") { fixture in
             let filler = "\"" + String(repeating: "x", count: 1_100_000) + "\""
             for route in Self.routes(token: fixture.token) {
                 let answer = try await fixture.send(route.method, route.path, body: route.body(filler))
@@ -129,7 +139,7 @@ struct HostileInputTests {
 
     @Test("deeply nested JSON: 10,000 levels of arrays and objects, as the body and inside a field → 400")
     func deeplyNested() async throws {
-        try await Self.withService { fixture in
+        try await Self.withService("deeplyNested") { fixture in
             let depth = 10_000
             let arrays = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
             let objects = String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth)
@@ -149,7 +159,7 @@ struct HostileInputTests {
 
     @Test("invalid UTF-8 in SQL, parameters, keys and conninfo → 400")
     func invalidUTF8() async throws {
-        try await Self.withService { fixture in
+        try await Self.withService("invalidUTF8") { fixture in
             let sequences: [(String, [UInt8])] = [
                 ("a lone continuation byte", [0x80]),
                 ("a truncated sequence", [0xC3, 0x28]),
@@ -176,7 +186,7 @@ struct HostileInputTests {
 
     @Test("NUL bytes in SQL, parameters, keys, pool names, conninfo and passwords → 400; huge params arrays → 4xx")
     func nulBytesAndHugeArrays() async throws {
-        try await Self.withService { fixture in
+        try await Self.withService("nulBytesAndHugeArrays") { fixture in
             let statement = ["/v1/leases/\(fixture.token)/query", "/v1/pools/main/query"]
             for path in statement {
                 for (label, body) in [
@@ -211,7 +221,7 @@ struct HostileInputTests {
 
     @Test("unknown fields, wrong types, bodies that are not objects, overflowing numbers → 400")
     func wrongShapes() async throws {
-        try await Self.withService { fixture in
+        try await Self.withService("wrongShapes") { fixture in
             let valid: [String: String] = [
                 "createPool": #"{"name": "fresh", "conninfo": "host=127.0.0.1", "max": 1"#,
                 "updatePool": #"{"max": 3"#,
@@ -265,7 +275,7 @@ struct HostileInputTests {
 
     @Test("long, NUL and ../ path segments → 4xx; text/plain bodies → 415")
     func pathsAndMediaTypes() async throws {
-        try await Self.withService { fixture in
+        try await Self.withService("pathsAndMediaTypes") { fixture in
             let longToken = "pwl_" + String(repeating: "A", count: 7_996)
             let longPool = String(repeating: "p", count: 8_000)
             for (label, method, path, code) in [
