@@ -119,15 +119,20 @@ struct HostileInputTests {
         var count: Int { value.withLock { $0 } }
     }
 
-    @Test("oversized bodies: 1.1 MB with a length and 5 MB chunked → 413 on every route, without hanging the sender")
+    @Test("oversized bodies: 1.1 MB with a length on every route, 5 MB chunked → 413, without hanging the sender")
     func oversized() async throws {
         try await Self.withService("oversized") { fixture in
             let filler = "\"" + String(repeating: "x", count: 1_100_000) + "\""
             for route in Self.routes(token: fixture.token) {
                 let answer = try await fixture.send(route.method, route.path, body: route.body(filler))
                 fixture.expectProblem(answer, 413, "payload_too_large", "\(route.name) 1.1 MB")
-                // Chunked: no length to refuse up front, so the limit holds while the body streams.
-                let chunked = try await fixture.send(route.method, route.path, body: route.body(String(filler.prefix(5_000_000)) + String(repeating: "y", count: 3_900_000) + "\""), chunkSize: 16384)
+            }
+            // Chunked: no length to refuse up front, so the limit holds while the body streams. The
+            // borrow route reads its body itself (see DisconnectCancellationMiddleware), the others
+            // in ProblemMiddleware: one of each.
+            let fiveMB = "\"" + String(repeating: "x", count: 5_000_000) + "\""
+            for route in Self.routes(token: fixture.token) where route.name == "borrowLease" || route.name == "queryLease" {
+                let chunked = try await fixture.send(route.method, route.path, body: route.body(fiveMB), chunkSize: 16384)
                 fixture.expectProblem(chunked, 413, "payload_too_large", "\(route.name) 5 MB chunked")
             }
             // Just under the limit is read (and refused for what it says, not for its size).

@@ -64,6 +64,13 @@ extension PoolRegistry {
             token = existing
             lease = live
             needsTag = false
+            if !live.handedOver {
+                // The same key again while the first borrow still tags the lease: this caller has
+                // the token now, so the lease counts and a revoke answers 410 from here on.
+                state.leases[existing]?.handedOver = true
+                state.group.handOver(grant.lease)
+                entry.metrics.borrows.increment()
+            }
         } else {
             token = waiter.token
             needsTag = entry.settings.applicationNameTagging && waiter.tagging

@@ -140,6 +140,7 @@ extension PoolRegistry {
             logger.info("could not tag the connection", metadata: ["pool": "\(grant.view.pool)", "error": "\(error)"])
         }
         var alive = false
+        var handedOverHere = false
         report { group, now in
             guard alive else { return PoolActions() }
             if connectionUsable {
@@ -154,13 +155,14 @@ extension PoolRegistry {
             alive = true
             if connectionUsable {
                 state.leases[grant.token]?.busy = false
+                handedOverHere = state.leases[grant.token]?.handedOver == false
                 state.leases[grant.token]?.handedOver = true
             } else {
                 state.leases[grant.token] = nil
                 state.tokens[grant.lease] = nil
             }
         }
-        if alive { grant.metrics.borrows.increment() }
+        if alive && handedOverHere { grant.metrics.borrows.increment() }
         return alive
     }
 
