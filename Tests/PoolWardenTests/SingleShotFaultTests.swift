@@ -54,4 +54,62 @@ struct SingleShotFaultTests {
             #expect(next.status == 200, "\(next.text)")
         }
     }
+
+    @Test("a single shot on an idle connection whose backend exited runs exactly once, on a new connection")
+    func deadIdleConnectionRunsOnce() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "sd")
+        try await server.execute("CREATE TABLE t (id int)", database: database)
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool(
+            "main", conninfo: server.conninfo(database: database), extra: ["min": "1", "max": "1", "health_check_after": "off"]
+        ))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            // The one connection, idle in the pool after a first statement.
+            #expect(try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1"}"#).status == 200)
+            let backends = try await Runtime.backends(server, database: database)
+            #expect(backends.count == 1)
+            let pid = try #require(backends.keys.first)
+            #expect(try await server.execute("SELECT pg_terminate_backend($1::int)", ["\(pid)"]).rows == [[.bool(true)]])
+            let gone = await Runtime.eventually { (try? await Runtime.backends(server, database: database)[pid]) == nil }
+            #expect(gone, "the backend has exited")
+
+            let shot = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "INSERT INTO t VALUES (1)"}"#)
+            #expect(shot.status == 200, "\(shot.status) \(shot.text)")
+            #expect(try await server.execute("SELECT count(*) FROM t", database: database).rows == [[.int(1)]], "run exactly once")
+            let counts = try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any]
+            #expect(counts?["leased"] as? Int == 0)
+        }
+    }
+
+    @Test("a client that hangs up while its single shot waits for a connection: the statement never runs")
+    func hangUpWhileWaiting() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "sh")
+        try await server.execute("CREATE TABLE t (id int)", database: database)
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "1", "borrow_timeout": "5s"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let port = try #require(api.client.port)
+            let holder = try await api.borrow("main", key: ServiceHarness.otherKey)
+            let body = #"{"sql": "INSERT INTO t VALUES (1)"}"#
+            let socket = try RawHTTPClient(port: port)
+            socket.send("POST /v1/pools/main/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            var waiting = 0
+            for _ in 0..<50 where waiting == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+                waiting = (try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any])?["waiting"] as? Int ?? 0
+            }
+            #expect(waiting == 1)
+            socket.close()
+            for _ in 0..<100 where waiting != 0 {
+                try await Task.sleep(for: .milliseconds(20))
+                waiting = (try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any])?["waiting"] as? Int ?? -1
+            }
+            #expect(waiting == 0, "the hang-up takes the single shot out of the queue")
+            #expect(try await api.send(.delete, "/v1/leases/\(holder)", key: ServiceHarness.otherKey).status == 204)
+            try await Task.sleep(for: .milliseconds(500))
+            let counts = try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any]
+            #expect(counts?["leased"] as? Int == 0)
+        }
+        #expect(try await server.execute("SELECT count(*) FROM t", database: database).rows == [[.int(0)]], "nobody is there to hear its answer")
+    }
 }

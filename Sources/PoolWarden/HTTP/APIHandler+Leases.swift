@@ -59,7 +59,8 @@ extension APIHandler {
         let statement = try RequestValidation.statement(request)
         let started = ContinuousClock.now
         let result = try await registry.queryOnce(
-            pool: input.path.pool, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout
+            pool: input.path.pool, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout,
+            hangUp: ClientHangUp.current
         )
         return .ok(.init(body: .json(try .init(result, elapsed: started.duration(to: .now)))))
     }

@@ -1,13 +1,16 @@
 import Hummingbird
 
-/// Lets a borrow know when its HTTP client hangs up while it waits for a connection, so that the
-/// pool drops the waiter instead of handing a lease to nobody (invariant 6). Only borrows: every
-/// other operation either answers at once or runs a statement that its timeout bounds.
+/// Lets a borrow — a lease's or a single shot's — know when its HTTP client hangs up while it waits
+/// for a connection, so that the pool drops the waiter instead of handing a lease to nobody or
+/// running a statement nobody will hear of (invariant 6). Every other operation either answers
+/// at once or runs a statement that its timeout bounds. The watch is a handler in the
+/// connection's pipeline, so it costs neither keep-alive nor a task.
 struct DisconnectCancellationMiddleware: RouterMiddleware {
     typealias Context = WardenRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .post, request.uri.path.hasPrefix("/v1/pools/"), request.uri.path.hasSuffix("/leases") else {
+        let path = request.uri.path
+        guard request.method == .post, path.hasPrefix("/v1/pools/"), path.hasSuffix("/leases") || path.hasSuffix("/query") else {
             return try await next(request, context)
         }
         let hangUp = try await ClientHangUpHandler.hangUp(of: context.channel)

@@ -71,13 +71,25 @@ extension PoolRegistry {
     /// A connection that died while it sat idle (a server restart, `pg_terminate_backend`) is
     /// found before the statement is sent: it is replaced and the borrow repeated within the same
     /// wait, so the caller never sees it. One that breaks after the statement was sent is
-    /// `connectionLost` (502): whether the statement ran is unknown.
+    /// `connectionLost` (502): whether the statement ran is unknown. A client that hangs up while
+    /// the borrow waits (`hangUp`) withdraws it: the statement never runs.
     public func queryOnce(
         pool: String,
         caller: CallerIdentity,
         sql: String,
         parameters: [String?],
         timeout: Duration?
+    ) async throws(WardenError) -> PGQueryResult {
+        try await queryOnce(pool: pool, caller: caller, sql: sql, parameters: parameters, timeout: timeout, hangUp: nil)
+    }
+
+    func queryOnce(
+        pool: String,
+        caller: CallerIdentity,
+        sql: String,
+        parameters: [String?],
+        timeout: Duration?,
+        hangUp: ClientHangUp?
     ) async throws(WardenError) -> PGQueryResult {
         if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
         var wait: Duration?
@@ -87,7 +99,7 @@ extension PoolRegistry {
         while true {
             attempt += 1
             let attemptStarted = ContinuousClock.now
-            let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: wait, key: nil, tagging: false)
+            let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: wait, key: nil, tagging: false, hangUp: hangUp)
             guard let token = outcome.lease.token else { throw .internal("a new lease without its token") }
             guard attempt > 8 || connectionSeemsAlive(token) else {
                 try? await release(token: token, caller: caller)
