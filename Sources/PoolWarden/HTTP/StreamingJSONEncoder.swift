@@ -1,12 +1,12 @@
 /// Encodes `Encodable` values (the generated wire types) straight into compact JSON bytes, in
 /// the order the values are encoded, with no intermediate tree. Foundation's `JSONEncoder` builds
-/// a tree of boxed values first and costs about 20 times as much, which matters only for large
+/// a tree of boxed values first and costs several times as much, which matters only for large
 /// answers such as the status of every pool (`GET /v1/pools`).
 ///
 /// It supports what the generated Codable conformances do: keyed and unkeyed containers filled
 /// in order, nested values through `encode(_:forKey:)`, optionals through `encodeIfPresent`.
 /// Anything else (a container reopened out of order, a `superEncoder`) throws, and the caller
-/// falls back to `JSONEncoder`.
+/// falls back to the generated handler and its `JSONEncoder`.
 struct StreamingJSONEncoder {
     struct Unsupported: Error {}
 
