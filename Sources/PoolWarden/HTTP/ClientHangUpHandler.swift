@@ -18,11 +18,12 @@ final class ClientHangUpHandler: ChannelInboundHandler, RemovableChannelHandler,
         context.fireChannelInactive()
     }
 
-    /// The watcher of `channel`'s client.
-    static func hangUp(of channel: any Channel) async throws -> ClientHangUp {
+    /// The watcher of `channel`'s client; nil on a channel without this handler (a server set up
+    /// another way), where requests then go unwatched rather than fail.
+    static func hangUp(of channel: any Channel) async -> ClientHangUp? {
         if channel.eventLoop.inEventLoop {
-            return try channel.pipeline.syncOperations.handler(type: ClientHangUpHandler.self).hangUp
+            return try? channel.pipeline.syncOperations.handler(type: ClientHangUpHandler.self).hangUp
         }
-        return try await channel.pipeline.handler(type: ClientHangUpHandler.self).get().hangUp
+        return try? await channel.pipeline.handler(type: ClientHangUpHandler.self).get().hangUp
     }
 }

@@ -13,7 +13,7 @@ struct DisconnectCancellationMiddleware: RouterMiddleware {
         guard request.method == .post, path.hasPrefix("/v1/pools/"), path.hasSuffix("/leases") || path.hasSuffix("/query") else {
             return try await next(request, context)
         }
-        let hangUp = try await ClientHangUpHandler.hangUp(of: context.channel)
+        let hangUp = await ClientHangUpHandler.hangUp(of: context.channel)
         return try await ClientHangUp.$current.withValue(hangUp) { try await next(request, context) }
     }
 }
