@@ -22,11 +22,8 @@ extension PoolRegistry {
         try await borrow(pool: pool, caller: caller, ttl: ttl, wait: wait, key: key, tagging: true)
     }
 
-    /// `borrow`, with the application_name tag optional (single-shot queries leave it out), the
-    /// HTTP client's hang-up, which withdraws the borrow as cancelling its task would, and `probe`:
-    /// an untagged connection is then looked at before it is handed out (`PGConnection.probe`, one
-    /// non-blocking read), as the tag's round trip looks at a tagged one, so that one that died
-    /// while it sat idle is replaced before anything is sent on it.
+    /// `borrow`, with the application_name tag optional (single-shot queries leave it out) and
+    /// the HTTP client's hang-up, which withdraws the borrow as cancelling its task would.
     func borrow(
         pool: String,
         caller: CallerIdentity,
@@ -34,7 +31,6 @@ extension PoolRegistry {
         wait: Duration?,
         key: String?,
         tagging: Bool,
-        probe: Bool = false,
         hangUp: ClientHangUp? = nil
     ) async throws(WardenError) -> BorrowOutcome {
         guard caller.mayUse(pool: pool) else { throw .forbidden("caller \(caller.name) may not use pool \(pool)") }
@@ -48,25 +44,15 @@ extension PoolRegistry {
         while true {
             let attemptStarted = ContinuousClock.now
             let grant = try await acquire(pool: pool, caller: caller.name, ttl: ttl, wait: wait, key: key, tagging: tagging, hangUp: hangUp)
-            guard grant.created else { return BorrowOutcome(lease: grant.view, created: false) }
-            let usable: Bool
-            if grant.needsTag {
-                usable = await tag(grant, caller: caller.name)
-            } else if probe, !grant.connection.pg.probe(), !grant.connection.isUsable {
-                // Given back as broken: the pool closes and replaces it.
-                giveBack(grant)
-                logger.info("replacing a connection found dead before use", metadata: ["pool": "\(pool)"])
-                usable = false
-            } else {
-                usable = true
-            }
+            guard grant.created else { return BorrowOutcome(lease: grant.view, created: false, wait: grant.wait) }
+            let usable = grant.needsTag ? await tag(grant, caller: caller.name) : true
             if Task.isCancelled || hangUp?.hasHungUp == true {
                 if usable { giveBack(grant) }
                 throw .poolExhausted(pool: pool, waited: ContinuousClock.now - started, retryAfterSeconds: 1)
             }
             guard usable else {
-                // The connection died (found by the tag or the probe; the pool replaces it) or the
-                // lease was revoked meanwhile: the borrow tries again with what is left of its wait.
+                // The connection died under the tagging (the pool replaces it) or the lease was
+                // revoked meanwhile: the borrow tries again with what is left of its wait.
                 let remaining = grant.wait - (ContinuousClock.now - attemptStarted)
                 guard remaining > .zero else {
                     throw .poolExhausted(pool: pool, waited: grant.wait, retryAfterSeconds: Self.retryAfter(grant.wait))
@@ -82,7 +68,7 @@ extension PoolRegistry {
                     "lease": "\(grant.view.tokenPrefix)", "backend_pid": "\(grant.view.backendPID)",
                 ]
             )
-            return BorrowOutcome(lease: grant.view, created: true)
+            return BorrowOutcome(lease: grant.view, created: true, wait: grant.wait)
         }
     }
 

@@ -92,23 +92,47 @@ extension PoolRegistry {
         hangUp: ClientHangUp?
     ) async throws(WardenError) -> PGQueryResult {
         if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
-        let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: nil, key: nil, tagging: false, probe: true, hangUp: hangUp)
-        guard let token = outcome.lease.token else { throw .internal("a new lease without its token") }
-        let result: Result<PGQueryResult, WardenError>
-        do {
-            result = .success(try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout))
-        } catch {
-            result = .failure(error)
+        var wait: Duration?
+        // Each dead connection found is closed and replaced, so the loop ends; the cap guards
+        // against a probe that fails without the connection being seen broken.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let attemptStarted = ContinuousClock.now
+            let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: wait, key: nil, tagging: false, hangUp: hangUp)
+            guard let token = outcome.lease.token else { throw .internal("a new lease without its token") }
+            guard attempt > 8 || connectionSeemsAlive(token) else {
+                try? await release(token: token, caller: caller)
+                let remaining = outcome.wait - (ContinuousClock.now - attemptStarted)
+                guard remaining > .zero else {
+                    throw .poolExhausted(pool: pool, waited: outcome.wait, retryAfterSeconds: Self.retryAfter(outcome.wait))
+                }
+                logger.info("single shot: replacing a connection found dead before use", metadata: ["pool": "\(pool)"])
+                wait = remaining
+                continue
+            }
+            let result: Result<PGQueryResult, WardenError>
+            do {
+                result = .success(try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout))
+            } catch {
+                result = .failure(error)
+            }
+            try? await release(token: token, caller: caller)
+            switch result {
+            case .failure(.leaseGone(reason: .poolDeleted)):
+                throw .notReady("pool \(pool) was deleted while the statement ran")
+            case .failure(.leaseGone(let reason)):
+                throw .connectionLost(pool: pool, reason: reason)
+            default:
+                return try result.get()
+            }
         }
-        try? await release(token: token, caller: caller)
-        switch result {
-        case .failure(.leaseGone(reason: .poolDeleted)):
-            throw .notReady("pool \(pool) was deleted while the statement ran")
-        case .failure(.leaseGone(let reason)):
-            throw .connectionLost(pool: pool, reason: reason)
-        default:
-            return try result.get()
-        }
+    }
+
+    /// Whether a lease's idle connection shows no sign of having died (see `PGConnection.probe`).
+    private func connectionSeemsAlive(_ token: String) -> Bool {
+        guard let connection = state.withLock({ $0.leases[token]?.connection }) else { return false }
+        return connection.pg.probe()
     }
 
     /// Gives the lease back. A connection left inside a transaction is rolled back before anyone
