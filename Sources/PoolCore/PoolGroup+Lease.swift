@@ -17,7 +17,7 @@ extension PoolGroup {
                 return actions
             }
             self.makeAvailable(pool, slot, now: now, into: &actions)
-        case .inTransaction:
+        case .needsReset:
             self.resetOrClose(pool, slot, now: now, into: &actions)
         case .broken:
             self.closeSlot(pool, slot, .broken, into: &actions)

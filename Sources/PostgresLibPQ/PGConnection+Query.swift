@@ -27,20 +27,32 @@ extension PGConnection {
     }
 
     private func run(_ sql: String, _ parameters: [String?], limits: PGResultLimits) async throws -> PGQueryResult {
+        try send(sql, parameters)
+        if limits != .unlimited { PQsetSingleRowMode(handle) }
+        try await flush()
+        let outcome = try await collect(limits: limits)
+        if PQstatus(handle) == CONNECTION_BAD { throw failure(server: outcome.error) }
+        return try outcome.result.get()
+    }
+
+    func send(_ sql: String, _ parameters: [String?]) throws {
         let sent = PGParameters.withCStrings(parameters) { values in
             PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
         guard sent == 1 else { throw failure(server: nil) }
-        let streaming = limits != .unlimited
-        if streaming { PQsetSingleRowMode(handle) }
-        try await flush()
+    }
 
+    /// Reads the results of the statement at the head of libpq's queue up to its end (libpq's
+    /// NULL result). A statement-level failure (the server's error, a passed limit, an unsupported
+    /// COPY) is the outcome; a connection-level one throws.
+    func collect(limits: PGResultLimits) async throws -> (result: Result<PGQueryResult, PGError>, error: PGError?) {
+        let streaming = limits != .unlimited
         var collector = ResultCollector(limits: limits)
         var serverError: PGError?
         var cancelSent = false
         while true {
             while PQisBusy(handle) == 1 {
-                await waitForSocket(.read)
+                try await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: serverError) }
             }
             guard let result = PQgetResult(handle) else { break }
@@ -67,24 +79,27 @@ extension PGConnection {
                 // Replication streaming cannot be ended cleanly from here: the connection goes.
                 close()
                 throw unsupported("replication commands are not supported", usable: false)
+            case PGRES_PIPELINE_ABORTED:
+                serverError = serverError ?? PGError(
+                    kind: .sql, message: "not run: an earlier statement of the pipeline failed", sqlState: "25P02", connectionUsable: true
+                )
             default:
                 // The first error wins: after an unsupported COPY the server's own complaint follows.
                 if serverError == nil { serverError = PGError(result: result, secrets: secrets) }
             }
         }
-        if PQstatus(handle) == CONNECTION_BAD { throw failure(server: serverError) }
-        if collector.exceeded { throw collector.tooLargeError }
-        if let serverError { throw serverError }
-        return collector.result
+        if collector.exceeded { return (.failure(collector.tooLargeError), serverError) }
+        if let serverError { return (.failure(serverError), serverError) }
+        return (.success(collector.result), nil)
     }
 
     /// Sends what libpq buffered, reading meanwhile so the server never blocks on a full pipe.
-    private func flush() async throws {
+    func flush() async throws {
         while true {
             let status = PQflush(handle)
             if status == 0 { return }
             if status < 0 { throw failure(server: nil) }
-            await waitForSocket([.read, .write])
+            try await waitForSocket([.read, .write])
             if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
         }
     }
@@ -96,7 +111,7 @@ extension PGConnection {
             if let buffer { PQfreemem(buffer) }
             if length > 0 { continue }
             if length == 0 {
-                await waitForSocket(.read)
+                try await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
                 continue
             }
@@ -145,94 +160,6 @@ extension PGError {
             detail: field("D").map { PGRedaction.redact($0, secrets: secrets) },
             hint: field("H"),
             position: field("P").flatMap { Int($0) },
-            connectionUsable: true
-        )
-    }
-}
-
-/// Builds a result from the PGresults of one statement, enforcing the limits as rows arrive.
-private struct ResultCollector {
-    let limits: PGResultLimits
-    var columns: [PGColumn] = []
-    var rules: [PGValueDecoder.Rule] = []
-    var rows: [[JSONValue]] = []
-    var bytes = 0
-    var command = ""
-    var rowCount: Int?
-    var exceeded = false
-    var described = false
-
-    init(limits: PGResultLimits) {
-        self.limits = limits
-    }
-
-    mutating func add(_ result: OpaquePointer) {
-        if !described { describe(result) }
-        let rowTotal = Int(PQntuples(result))
-        if !exceeded {
-            let fieldCount = columns.count
-            rows.reserveCapacity(rows.count + rowTotal)
-            for row in 0..<rowTotal {
-                guard rows.count < limits.maxRows else {
-                    exceeded = true
-                    break
-                }
-                var values: [JSONValue] = []
-                values.reserveCapacity(fieldCount)
-                for column in 0..<fieldCount {
-                    let r = Int32(row), c = Int32(column)
-                    if PQgetisnull(result, r, c) == 1 {
-                        values.append(.null)
-                        continue
-                    }
-                    let length = Int(PQgetlength(result, r, c))
-                    bytes += length
-                    let start = UnsafeRawPointer(PQgetvalue(result, r, c)!).assumingMemoryBound(to: UInt8.self)
-                    values.append(PGValueDecoder.decode(UnsafeBufferPointer(start: start, count: length), rule: rules[column]))
-                }
-                if bytes > limits.maxBytes {
-                    exceeded = true
-                    break
-                }
-                rows.append(values)
-            }
-            if exceeded { rows = [] }
-        }
-        if PQresultStatus(result) == PGRES_TUPLES_OK { finish(result) }
-    }
-
-    mutating func describe(_ result: OpaquePointer) {
-        described = true
-        let fieldCount = Int(PQnfields(result))
-        columns.reserveCapacity(fieldCount)
-        for column in 0..<fieldCount {
-            let oid = UInt32(PQftype(result, Int32(column)))
-            let name = PQfname(result, Int32(column)).map { String(cString: $0) } ?? "?column?"
-            columns.append(PGColumn(name: name, typeOID: oid, typeName: PGTypeNames.name(of: oid)))
-            rules.append(PGValueDecoder.rule(for: oid))
-        }
-    }
-
-    mutating func finish(_ result: OpaquePointer) {
-        if !described, PQnfields(result) > 0 { describe(result) }
-        let tag = PQcmdStatus(result).map { String(cString: $0) } ?? ""
-        command = String(tag.prefix(while: { $0 != " " }))
-        let affected = PQcmdTuples(result).map { String(cString: $0) } ?? ""
-        rowCount = Int(affected)
-        if rowCount == nil, PQresultStatus(result) == PGRES_TUPLES_OK { rowCount = rows.count }
-    }
-
-    var result: PGQueryResult {
-        PGQueryResult(command: command, rowCount: rowCount, columns: columns, rows: rows)
-    }
-
-    var tooLargeError: PGError {
-        var limit: [String] = []
-        if limits.maxRows != .max { limit.append("\(limits.maxRows) rows") }
-        if limits.maxBytes != .max { limit.append("\(limits.maxBytes) bytes") }
-        return PGError(
-            kind: .resultTooLarge,
-            message: "the result is larger than the limit of \(limit.joined(separator: " or "))",
             connectionUsable: true
         )
     }

@@ -15,7 +15,7 @@ public final class PGConnection: @unchecked Sendable {
     // Safety: `handle` is used by one operation at a time (enforced by `control.busy`); `close()`
     // only touches the socket while an operation runs, and the operation finishes the handle.
     let handle: OpaquePointer
-    private let cancelHandle: OpaquePointer?
+    private let canceller: PGCanceller?
     private let control = Mutex(Control())
     /// The running operation's time limit (`withDeadline`).
     let limit = Mutex(OperationLimit())
@@ -37,13 +37,22 @@ public final class PGConnection: @unchecked Sendable {
         var busy = false
         var closed = false
         var closeRequested = false
+        /// This side shut the socket for reading: what the server does after that cannot be seen.
+        var blind = false
+        /// The backend is known to have exited: libpq read its end of stream, or the socket
+        /// kept in `exitWatch` did.
+        var serverHungUp = false
+        /// A duplicate of the socket, taken when PoolWarden hangs up or closes: PostgreSQL keeps
+        /// its end open until the backend exits, so end-of-stream here shows the exit even after
+        /// libpq has let go of its descriptor. -1 when there is nothing (left) to watch.
+        var exitWatch: Int32 = -1
     }
 
     private init(handle: OpaquePointer, secrets: [String], reactor: PGReactor) {
         self.handle = handle
         self.reactor = reactor
         self.secrets = secrets
-        self.cancelHandle = PQgetCancel(handle)
+        self.canceller = PQgetCancel(handle).map(PGCanceller.init)
         self.backendPID = PQbackendPID(handle)
         self.serverVersion = Int(PQserverVersion(handle))
     }
@@ -51,8 +60,16 @@ public final class PGConnection: @unchecked Sendable {
     deinit {
         let finished = control.withLock { $0.closed }
         if !finished { finish() }
-        if let cancelHandle { PQfreeCancel(cancelHandle) }
+        reactor.forget(owner: waitOwner)
+        let watch = control.withLock { $0.exitWatch }
+        if watch >= 0 {
+            reactor.deregister(fd: watch)
+            _ = Glibc.close(watch)
+        }
     }
+
+    /// Identifies this connection's waits on the reactor, so that ``abandon()`` can end them.
+    var waitOwner: ObjectIdentifier { ObjectIdentifier(self) }
 
     // MARK: Connect
 
@@ -241,26 +258,27 @@ public final class PGConnection: @unchecked Sendable {
         return PQstatus(handle) == CONNECTION_OK
     }
 
-    /// Asks the server to cancel the running statement (PQcancel on a thread of its own). Returns
-    /// whether the request was delivered; the statement then fails with SQLSTATE 57014.
+    /// Asks the server to cancel the running statement. Returns whether the request was delivered
+    /// within `timeout`; the statement then fails with SQLSTATE 57014. Never waits longer than
+    /// `timeout`, even when the server has stopped answering (see ``PGCanceller``).
     @discardableResult
-    public func cancel() async -> Bool {
-        guard let cancelHandle else { return false }
-        let target = UnsafeHandle(cancelHandle)
-        return await PGBlocking.run {
-            var buffer = [CChar](repeating: 0, count: 256)
-            return PQcancel(target.pointer, &buffer, Int32(buffer.count)) == 1
-        }
+    public func cancel(timeout: Duration = PGConnection.cancelTimeout) async -> Bool {
+        guard let canceller else { return false }
+        return await canceller.cancel(timeout: timeout)
     }
+
+    /// How long a cancel request may take before the caller stops waiting for it.
+    public static let cancelTimeout: Duration = .seconds(2)
 
     /// Closes the connection. A statement running meanwhile is cut off: its socket is shut down, it
     /// fails with `.connectionClosed`, and the server rolls back any open transaction.
     public func close() {
         enum Step { case none, finish, interrupt }
         let step = control.withLock { control -> Step in
-            if control.closed || control.closeRequested { return .none }
+            if control.closed || control.blind { return .none }
             if control.busy {
                 control.closeRequested = true
+                control.blind = true
                 return .interrupt
             }
             control.closed = true
@@ -275,55 +293,120 @@ public final class PGConnection: @unchecked Sendable {
         }
     }
 
-    /// Closes the connection and waits until the server has hung up — its backend process has
-    /// exited and left `pg_stat_activity` — or `timeout` passes, so that counts of backends seen
-    /// by PostgreSQL agree with the caller's. A statement running meanwhile is cut off as by
-    /// `close()`, without waiting.
-    public func close(waitingForServer timeout: Duration) async {
-        let finishHere = control.withLock { control -> Bool in
-            guard !control.closed, !control.closeRequested, !control.busy else { return false }
-            control.closed = true
-            return true
+    /// Hangs up on a running statement without cutting it off: only this side's half of the
+    /// socket is shut. A backend watching its client (`client_connection_check_interval`) exits
+    /// when it sees that, even in a loop that ignores cancels; its goodbye then ends the running
+    /// call. No-op when idle.
+    func hangUp() {
+        control.withLock { control in
+            guard control.busy, !control.closed, !control.closeRequested else { return }
+            let socket = PQsocket(handle)
+            guard socket >= 0 else { return }
+            control.closeRequested = true
+            if control.exitWatch < 0 { control.exitWatch = dup(socket) }
+            _ = shutdown(socket, Int32(SHUT_WR))
         }
-        guard finishHere else {
-            close()
-            return
-        }
-        // PostgreSQL keeps the socket open until the backend exits; a duplicate of it outlives
-        // PQfinish and reads end-of-stream at that moment.
-        let socket = PQsocket(handle)
-        let watched = socket >= 0 ? dup(socket) : -1
-        finish()
-        guard watched >= 0 else { return }
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        var byte: UInt8 = 0
-        while await reactor.wait(fd: watched, for: .read, deadline: deadline) == .ready {
-            let count = recv(watched, &byte, 1, Int32(MSG_DONTWAIT))
-            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { break }
-        }
-        reactor.deregister(fd: watched)
-        _ = Glibc.close(watched)
     }
 
+    /// Closes the connection and waits until its backend process has exited (and left
+    /// `pg_stat_activity`), or `timeout` passes, so that counts of backends seen by PostgreSQL
+    /// agree with the caller's. Returns whether the backend was seen to exit; when it was not,
+    /// ``waitForBackendExit(timeout:)`` goes on watching.
+    ///
+    /// An idle connection says goodbye (libpq's Terminate). A running statement is hung up on
+    /// (``hangUp()``) rather than cut off, since a backend busy in a loop would not notice a
+    /// socket closed outright; if the backend stays past `timeout`, the statement is abandoned
+    /// (it fails at once) while the socket stays watched.
+    @discardableResult
+    public func close(waitingForServer timeout: Duration) async -> Bool {
+        enum Step { case finish, running, closed }
+        let step = control.withLock { control -> Step in
+            if control.closed { return .closed }
+            if control.busy { return .running }
+            control.closed = true
+            return .finish
+        }
+        switch step {
+        case .finish:
+            finish()
+        case .running:
+            hangUp()
+        case .closed:
+            break
+        }
+        let exited = await waitForBackendExit(timeout: timeout)
+        if !exited, step == .running { abandon() }
+        return exited
+    }
+
+    /// Waits up to `timeout` for the backend of a closed (or hung-up) connection to exit; true
+    /// once it has. False when it still runs, or when the connection was cut off by `close()`,
+    /// after which nothing shows its end.
+    public func waitForBackendExit(timeout: Duration) async -> Bool {
+        let watch = control.withLock { control -> Int32? in
+            control.serverHungUp ? nil : control.exitWatch
+        }
+        guard let watch else { return true }
+        guard watch >= 0 else { return false }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var byte: UInt8 = 0
+        while await reactor.wait(fd: watch, for: .read, deadline: deadline) == .ready {
+            let count = recv(watch, &byte, 1, Int32(MSG_DONTWAIT))
+            guard count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) else { continue }
+            let closeHere = control.withLock { control -> Bool in
+                guard control.exitWatch == watch else { return false }
+                control.exitWatch = -1
+                control.serverHungUp = true
+                return true
+            }
+            if closeHere {
+                reactor.deregister(fd: watch)
+                _ = Glibc.close(watch)
+            }
+            return true
+        }
+        return control.withLock { $0.serverHungUp }
+    }
+
+    /// Frees libpq's connection; the caller has marked it closed. Keeps a duplicate of the socket
+    /// (unless libpq already saw the server hang up) so the backend's exit can be watched.
     private func finish() {
+        let socket = PQsocket(handle)
+        control.withLock { control in
+            if socket < 0 {
+                // libpq drops its socket when it reads the server's end of stream.
+                control.serverHungUp = control.serverHungUp || (PQstatus(handle) == CONNECTION_BAD && !control.blind)
+            } else if control.exitWatch < 0, !control.blind {
+                control.exitWatch = dup(socket)
+            }
+        }
         // Deregister only a socket libpq still holds: a closed descriptor's number may already
         // belong to another connection.
-        reactor.deregister(fd: PQsocket(handle))
+        reactor.deregister(fd: socket)
         PQfinish(handle)
     }
 
-    /// Rolls back an open or failed transaction, then runs `statement` (say `DISCARD ALL`) if given.
-    public func reset(statement: String? = nil) async throws {
+    /// Makes the session as a fresh connection would be, in one round trip: rolls back an open or
+    /// failed transaction, then (with `discardAll`) `DISCARD ALL` — role and session
+    /// authorization, every setting, temp tables, prepared statements, cursors, LISTEN channels,
+    /// advisory locks — then `statement` if given. Throws the first failure.
+    public func reset(discardAll: Bool = true, statement: String? = nil) async throws {
+        var statements: [PGStatement] = []
         switch transactionStatus {
         case .inTransaction, .inFailedTransaction:
-            _ = try await query("ROLLBACK")
+            statements.append(PGStatement("ROLLBACK"))
         case .unknown:
             throw PGError(kind: .connectionLost, message: "the connection is broken", connectionUsable: false)
         case .active, .idle:
             break
         }
-        if let statement { _ = try await query(statement) }
+        if discardAll { statements.append(PGStatement(Self.discardAll)) }
+        if let statement { statements.append(PGStatement(statement)) }
+        for outcome in try await pipeline(statements) { _ = try outcome.get() }
     }
+
+    /// The reset PgBouncer runs by default, and the one a pool runs unless told otherwise.
+    public static let discardAll = "DISCARD ALL"
 }
 
 /// The socket a connect currently waits on, so that cancelling the task can cut it.

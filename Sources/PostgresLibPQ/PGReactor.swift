@@ -33,6 +33,7 @@ final class PGReactor: TaskExecutor {
     private struct Waiter {
         var continuation: CheckedContinuation<Outcome, Never>
         var deadline: ContinuousClock.Instant?
+        var owner: ObjectIdentifier?
     }
 
     private struct State {
@@ -49,6 +50,8 @@ final class PGReactor: TaskExecutor {
         var jobs: [UnownedJob] = []
         /// The loop is (about to be) blocked in epoll_wait: a job from another thread must wake it.
         var sleeping = false
+        /// Owners whose waits end at once, including waits that begin after the interrupt.
+        var interrupted: Set<ObjectIdentifier> = []
 
         func timeoutMilliseconds() -> Int32 {
             if !jobs.isEmpty { return 0 }
@@ -93,17 +96,24 @@ final class PGReactor: TaskExecutor {
 
     /// Suspends until `fd` is ready for `interest`, the deadline passes, or the socket is shut down
     /// (which reports ready: libpq then reads the end of stream and reports the loss).
-    func wait(fd: Int32, for interest: Interest, deadline: ContinuousClock.Instant? = nil) async -> Outcome {
+    ///
+    /// `owner` lets ``interrupt(owner:)`` end the wait early (it then reports `.timedOut`).
+    func wait(fd: Int32, for interest: Interest, deadline: ContinuousClock.Instant? = nil, owner: ObjectIdentifier? = nil) async -> Outcome {
         await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
             let (id, mustWake) = state.withLock { state -> (UInt64, Bool) in
+                if let owner, state.interrupted.contains(owner) { return (0, false) }
                 let id = state.nextID
                 state.nextID &+= 1
-                state.waiters[id] = Waiter(continuation: continuation, deadline: deadline)
+                state.waiters[id] = Waiter(continuation: continuation, deadline: deadline, owner: owner)
                 guard let deadline else { return (id, false) }
                 state.timed.insert(id)
                 if let nextCheck = state.nextCheck, nextCheck <= deadline { return (id, false) }
                 state.nextCheck = deadline
                 return (id, state.sleeping)
+            }
+            guard id != 0 else {
+                continuation.resume(returning: .timedOut)
+                return
             }
             var event = epoll_event()
             event.events = interest.rawValue | Self.oneShot
@@ -121,6 +131,25 @@ final class PGReactor: TaskExecutor {
             }
             if mustWake { wake() }
         }
+    }
+
+    /// Ends every wait of `owner` now, and every later one, as if its deadline had passed, until
+    /// ``forget(owner:)``.
+    func interrupt(owner: ObjectIdentifier) {
+        let ended = state.withLock { state -> [Waiter] in
+            state.interrupted.insert(owner)
+            let ids = state.waiters.filter { $0.value.owner == owner }.map(\.key)
+            return ids.compactMap { id in
+                state.timed.remove(id)
+                return state.waiters.removeValue(forKey: id)
+            }
+        }
+        for waiter in ended { waiter.continuation.resume(returning: .timedOut) }
+    }
+
+    /// Forgets an owner that `interrupt` ended (its connection is gone).
+    func forget(owner: ObjectIdentifier) {
+        _ = state.withLock { $0.interrupted.remove(owner) }
     }
 
     /// Forgets a socket before libpq closes it, so a reused descriptor number starts clean.

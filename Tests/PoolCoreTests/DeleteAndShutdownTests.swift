@@ -18,7 +18,7 @@ import Testing
         let refused = h.borrow(pool)
         #expect(refused.actions.failure(of: refused.request) == .poolDraining)
 
-        let released = h.release(held, .inTransaction)
+        let released = h.release(held, .needsReset)
         #expect(released.closes.map(\.1) == [.deleted], "closed, not reset: closing rolls back")
         h.closeAll(released)
         #expect(!h.group.poolIDs.isEmpty)

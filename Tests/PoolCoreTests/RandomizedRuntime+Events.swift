@@ -64,7 +64,7 @@ extension RandomizedRuntime {
         guard let lease = self.pick(self.leases.keys.sorted()), let entry = self.leases.removeValue(forKey: lease) else { return }
         self.leaseOf[entry.connection] = nil
         let roll = self.number(below: 100)
-        let disposition: ReleaseDisposition = roll < 70 ? .clean : roll < 92 ? .inTransaction : .broken
+        let disposition: ReleaseDisposition = roll < 70 ? .clean : roll < 92 ? .needsReset : .broken
         self.note("release \(lease) \(disposition)")
         self.apply(self.group.release(lease, disposition, now: self.now))
     }

@@ -18,7 +18,7 @@ import Testing
         let grant = h.lease(pool)
         let waiter = h.borrow(pool).request
 
-        let released = h.release(grant, .inTransaction)
+        let released = h.release(grant, .needsReset)
         #expect(released == [.reset(grant.connectionID)])
         #expect(released.grants.isEmpty, "not handed out before the rollback")
         #expect(h.status(pool).counts.resetting == 1)
@@ -32,7 +32,7 @@ import Testing
         var h = Harness()
         let pool = h.addOpenPool(.test(min: 1, max: 2))
         let grant = h.lease(pool)
-        h.release(grant, .inTransaction)
+        h.release(grant, .needsReset)
         let failed = h.record(h.group.resetFailed(grant.connectionID, now: h.now))
         #expect(failed.closes.map(\.0) == [grant.connectionID])
         #expect(failed.closes.map(\.1) == [.resetFailed])

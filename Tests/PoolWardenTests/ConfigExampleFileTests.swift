@@ -38,7 +38,8 @@ struct ConfigExampleFileTests {
         #expect(billing.maxStatementTimeout == .seconds(600))
         #expect(billing.connectRetry == ConnectRetrySettings(attempts: 5, baseDelay: .milliseconds(200), maxDelay: .seconds(5)))
         #expect(billing.applicationNameTagging)
-        #expect(billing.resetStatement == "DISCARD ALL")
+        #expect(billing.reset == .discardAll)
+        #expect(billing.resetStatement == "SET search_path = billing, public")
         #expect(billing.maxResultRows == 100_000)
         #expect(billing.maxResultBytes == 64 << 20)
 

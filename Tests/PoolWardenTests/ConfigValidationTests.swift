@@ -19,6 +19,18 @@ struct ConfigValidationTests {
         ])
     }
 
+    @Test("reset takes discard_all or none, nothing else")
+    func resetMode() {
+        #expect(ConfigTests.messages("""
+            pools:
+              - { name: a, conninfo: dbname=a, reset: none }
+              - { name: b, conninfo: dbname=b, reset: discard_all }
+              - { name: c, conninfo: dbname=c, reset: rollback }
+            """) == [
+            "pools[2].reset: \"rollback\" is not a reset mode; use discard_all (the default) or none",
+        ])
+    }
+
     @Test("min, max and their relation")
     func minMax() {
         #expect(ConfigTests.messages("""

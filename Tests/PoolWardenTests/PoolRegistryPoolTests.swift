@@ -85,7 +85,7 @@ import TestPostgres
                 tokens.append(try await registry.token("p", Runtime.alice))
             }
             #expect(try await Runtime.backends(server, database: database).count == 4)
-            let resized = try registry.updatePool("p", PoolPatch(max: 2))
+            let resized = try await registry.updatePool("p", PoolPatch(max: 2))
             #expect(resized.max == 2 && resized.counts.leased == 4)
             // No lease is cut by a resize.
             for token in tokens {
@@ -100,7 +100,7 @@ import TestPostgres
             #expect(settled)
             #expect(try registry.status(pool: "p").counts.open <= 2)
             // Growing again serves more at once.
-            _ = try registry.updatePool("p", PoolPatch(min: 3, max: 3))
+            _ = try await registry.updatePool("p", PoolPatch(min: 3, max: 3))
             #expect(try await Runtime.eventually { try await Runtime.backends(server, database: database).count == 3 })
         }
     }
@@ -310,7 +310,7 @@ import TestPostgres
         #expect(readiness.first?.ready == false && readiness.first?.reason?.contains("cannot connect") == true)
 
         // Credential rotation: the next connect uses the new password.
-        _ = try registry.updatePool("p", PoolPatch(password: "right-secret-1", recycle: .graceful))
+        _ = try await registry.updatePool("p", PoolPatch(password: "right-secret-1", recycle: .graceful))
         #expect(await Runtime.eventually { registry.readiness().first?.ready == true })
         let outcome = try await registry.borrow("p", Runtime.alice)
         #expect(outcome.created)
@@ -343,7 +343,7 @@ import TestPostgres
             #expect(registry.statuses().isEmpty)
 
             // The name is free again.
-            let again = try registry.createPool(Runtime.settings("p", server, database: database))
+            let again = try await registry.createPool(Runtime.settings("p", server, database: database))
             #expect(again.state == "running" && again.counts.open == 0)
             _ = try await registry.borrow("p", Runtime.alice)
         }
@@ -375,7 +375,7 @@ import TestPostgres
         #expect(await Runtime.error { try await waiting.value } == .shuttingDown)
         #expect(await Runtime.error { try registry.lease(token: writer, caller: Runtime.alice) } == .leaseGone(reason: .shutdown))
         #expect(await Runtime.error { try await registry.borrow("a", Runtime.alice) } == .shuttingDown)
-        #expect(await Runtime.error { try registry.createPool(Runtime.settings("c", server, database: database)) } == .shuttingDown)
+        #expect(await Runtime.error { try await registry.createPool(Runtime.settings("c", server, database: database)) } == .shuttingDown)
         await registry.shutdown()
     }
 
@@ -384,18 +384,18 @@ import TestPostgres
             var bad = Runtime.settings("q", server, database: database)
             bad.min = 5
             bad.max = 2
-            #expect(await Runtime.error { try registry.createPool(bad) } == .invalidRequest("min must not exceed max", field: "min"))
+            #expect(await Runtime.error { try await registry.createPool(bad) } == .invalidRequest("min must not exceed max", field: "min"))
             bad = Runtime.settings("bad name", server, database: database)
-            guard case .invalidRequest(_, field: "name") = await Runtime.error({ try registry.createPool(bad) }) else {
+            guard case .invalidRequest(_, field: "name") = await Runtime.error({ try await registry.createPool(bad) }) else {
                 Issue.record("a pool name with a space should be refused")
                 return
             }
-            #expect(await Runtime.error { try registry.createPool(Runtime.settings("p", server, database: database)) } == .poolExists("p"))
-            let noMax = await Runtime.error { try registry.updatePool("p", PoolPatch(max: 0)) }
+            #expect(await Runtime.error { try await registry.createPool(Runtime.settings("p", server, database: database)) } == .poolExists("p"))
+            let noMax = await Runtime.error { try await registry.updatePool("p", PoolPatch(max: 0)) }
             #expect(noMax == .invalidRequest("max must be at least 1", field: "max"))
-            let noTTL = await Runtime.error { try registry.updatePool("p", PoolPatch(leaseTTL: .zero)) }
+            let noTTL = await Runtime.error { try await registry.updatePool("p", PoolPatch(leaseTTL: .zero)) }
             #expect(noTTL == .invalidRequest("lease_ttl_ms must be positive", field: "lease_ttl_ms"))
-            #expect(await Runtime.error { try registry.updatePool("nope", PoolPatch(max: 3)) } == .poolNotFound("nope"))
+            #expect(await Runtime.error { try await registry.updatePool("nope", PoolPatch(max: 3)) } == .poolNotFound("nope"))
             #expect(await Runtime.error { try registry.pause("nope") } == .poolNotFound("nope"))
             #expect(await Runtime.error { try registry.resume("nope") } == .poolNotFound("nope"))
             #expect(await Runtime.error { try registry.recycle("nope", mode: .graceful, olderThan: nil) } == .poolNotFound("nope"))
@@ -403,9 +403,9 @@ import TestPostgres
             #expect(noBorrowTTL == .invalidRequest("ttl_ms must be positive", field: "ttl_ms"))
 
             // Turning a setting off, and the patched settings show up in status without secrets.
-            let patched = try registry.updatePool("p", PoolPatch(maxPerCaller: 2, maxLifetime: .some(nil), password: "not-shown"))
+            let patched = try await registry.updatePool("p", PoolPatch(maxPerCaller: 2, maxLifetime: .some(nil), password: "not-shown"))
             #expect(patched.maxPerCaller == 2 && patched.settings.maxLifetime == nil && patched.settings.password == nil)
-            let created = try registry.createPool(Runtime.settings("q", server, database: database) { $0.min = 1 })
+            let created = try await registry.createPool(Runtime.settings("q", server, database: database) { $0.min = 1 })
             #expect(created.name == "q")
             #expect(await Runtime.eventually { registry.readiness().allSatisfy(\.ready) })
             #expect(registry.statuses().map(\.name) == ["p", "q"])

@@ -5,7 +5,7 @@ extension ConfigDecoder {
     static let poolKeys = [
         "name", "conninfo", "password_env", "min", "max", "max_per_caller", "lease_ttl", "borrow_timeout",
         "max_lifetime", "idle_timeout", "health_check_after", "statement_timeout", "max_statement_timeout",
-        "connect_retry", "application_name_tagging", "reset_statement", "max_result_rows", "max_result_bytes",
+        "connect_retry", "application_name_tagging", "reset", "reset_statement", "max_result_rows", "max_result_bytes",
     ]
     /// Names other pool libraries (SQLAlchemy, psycopg_pool, HikariCP, PgBouncer) use for these keys.
     static let poolAliases = [
@@ -80,6 +80,13 @@ extension ConfigDecoder {
                 decodeRetry(node, path: reader.field("connect_retry"), into: &settings.connectRetry)
             }
             reader.bool("application_name_tagging").store(into: &settings.applicationNameTagging)
+            if case .value(let mode) = reader.string("reset") {
+                if let parsed = ResetMode(rawValue: mode) {
+                    settings.reset = parsed
+                } else {
+                    log.add(reader.field("reset"), "\"\(mode)\" is not a reset mode; use discard_all (the default) or none", at: reader.value("reset"))
+                }
+            }
             if case .value(let statement) = reader.string("reset_statement") { settings.resetStatement = statement }
             reader.integer("max_result_rows", in: Self.maxResultRowsRange).store(into: &settings.maxResultRows)
             reader.byteSize("max_result_bytes", in: Self.maxResultBytesRange).store(into: &settings.maxResultBytes)

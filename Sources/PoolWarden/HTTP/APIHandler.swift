@@ -54,7 +54,7 @@ struct APIHandler: APIProtocol {
         _ = try RequestCaller.requireAdmin()
         guard case .json(let request) = input.body else { throw WardenError.invalidRequest("a JSON body is required") }
         let settings = try PoolRequestMapping.settings(from: request)
-        return .created(.init(body: .json(.init(try registry.createPool(settings)))))
+        return .created(.init(body: .json(.init(try await registry.createPool(settings)))))
     }
 
     func getPool(_ input: Operations.GetPool.Input) async throws -> Operations.GetPool.Output {
@@ -66,7 +66,7 @@ struct APIHandler: APIProtocol {
         _ = try RequestCaller.requireAdmin()
         guard case .json(let request) = input.body else { throw WardenError.invalidRequest("a JSON body is required") }
         let patch = try PoolRequestMapping.patch(from: request)
-        return .ok(.init(body: .json(.init(try registry.updatePool(input.path.pool, patch)))))
+        return .ok(.init(body: .json(.init(try await registry.updatePool(input.path.pool, patch)))))
     }
 
     func deletePool(_ input: Operations.DeletePool.Input) async throws -> Operations.DeletePool.Output {

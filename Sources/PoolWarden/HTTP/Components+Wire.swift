@@ -30,7 +30,8 @@ extension Components.Schemas.PoolStatus {
                     ageMs: Int(connection.age.milliseconds),
                     idleMs: Int(connection.idle.milliseconds),
                     caller: connection.caller,
-                    tokenPrefix: connection.tokenPrefix
+                    tokenPrefix: connection.tokenPrefix,
+                    note: connection.note
                 )
             },
             settings: .init(view.settings, passwordSet: view.passwordSet, server: view.server)
@@ -56,7 +57,9 @@ extension Components.Schemas.PoolSettings {
                 baseDelayMs: Int(settings.connectRetry.baseDelay.milliseconds),
                 maxDelayMs: Int(settings.connectRetry.maxDelay.milliseconds)
             ),
-            applicationNameTagging: settings.applicationNameTagging
+            applicationNameTagging: settings.applicationNameTagging,
+            reset: settings.reset == .discardAll ? .discardAll : Components.Schemas.ResetMode.none,
+            resetStatement: settings.resetStatement
         )
     }
 }

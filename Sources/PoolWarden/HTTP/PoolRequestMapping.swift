@@ -25,6 +25,8 @@ enum PoolRequestMapping {
         if let ms = request.statementTimeoutMs { settings.statementTimeout = try RequestValidation.optionalDuration(ms, field: "statement_timeout_ms") }
         if let retry = request.connectRetry { settings.connectRetry = try connectRetry(retry) }
         if let tagging = request.applicationNameTagging { settings.applicationNameTagging = tagging }
+        if let reset = request.reset { settings.reset = ResetMode(reset) }
+        if let statement = request.resetStatement { settings.resetStatement = try resetStatement(statement) }
         return settings
     }
 
@@ -46,10 +48,18 @@ enum PoolRequestMapping {
         if let ms = request.statementTimeoutMs { patch.statementTimeout = .some(try RequestValidation.optionalDuration(ms, field: "statement_timeout_ms")) }
         if let retry = request.connectRetry { patch.connectRetry = try connectRetry(retry) }
         patch.applicationNameTagging = request.applicationNameTagging
+        patch.reset = request.reset.map(ResetMode.init)
+        if let statement = request.resetStatement { patch.resetStatement = .some(try resetStatement(statement)) }
         if let value = request.conninfo { patch.conninfo = try conninfo(value) }
         if let value = request.password { patch.password = try RequestValidation.noNUL(value, field: "password", maxLength: 1024, allowEmpty: true) }
         if let mode = request.recycle { patch.recycle = mode == .immediate ? .immediate : .graceful }
         return patch
+    }
+
+    /// An empty statement switches the extra reset statement off.
+    private static func resetStatement(_ value: String) throws(WardenError) -> String? {
+        let text = try RequestValidation.noNUL(value, field: "reset_statement", maxLength: 4096, allowEmpty: true)
+        return text.isEmpty ? nil : text
     }
 
     private static func conninfo(_ value: String) throws(WardenError) -> String {
@@ -66,5 +76,14 @@ enum PoolRequestMapping {
         let max = try RequestValidation.duration(retry.maxDelayMs, field: "connect_retry.max_delay_ms", maximum: 3_600_000)
         guard base <= max else { throw .invalidRequest("connect_retry.base_delay_ms must not exceed max_delay_ms", field: "connect_retry") }
         return ConnectRetrySettings(attempts: attempts, baseDelay: base, maxDelay: max)
+    }
+}
+
+extension ResetMode {
+    init(_ wire: Components.Schemas.ResetMode) {
+        self = switch wire {
+        case .discardAll: .discardAll
+        case .none: ResetMode.none
+        }
     }
 }

@@ -26,6 +26,7 @@ enum Problem {
             case .revoked, .shutdown: .revoked
             case .connectionLost: .connectionLost
             case .poolDeleted: .poolDeleted
+            case .released: .released
             }
         case .statementTimeout:
             // What PostgreSQL reports for the cancel the service sent, so that clients handling

@@ -28,7 +28,9 @@ public struct PoolSettings: Sendable, Equatable {
     public var connectRetry = ConnectRetrySettings()
     /// While leased, `application_name` names pool, caller and token prefix.
     public var applicationNameTagging = true
-    /// Statement run after a lease ends (after any ROLLBACK), e.g. `DISCARD ALL`.
+    /// What is done to a session before another caller gets it (invariant 7).
+    public var reset: ResetMode = .discardAll
+    /// A statement of the operator's run after the reset (after any ROLLBACK and `DISCARD ALL`).
     public var resetStatement: String?
     public var maxResultRows = 100_000
     public var maxResultBytes = 64 << 20
@@ -76,4 +78,14 @@ public struct ServerBudgetSettings: Sendable, Equatable {
         self.port = port
         self.maxConnections = maxConnections
     }
+}
+
+/// How a pool cleans a session between callers.
+public enum ResetMode: String, Sendable, Equatable, CaseIterable {
+    /// `DISCARD ALL` (after a ROLLBACK if needed), as PgBouncer does by default: nothing of one
+    /// caller's session reaches the next.
+    case discardAll = "discard_all"
+    /// Only an open transaction is rolled back. Whatever else a caller changed — role, settings,
+    /// temp tables, prepared statements, LISTEN channels, advisory locks — the next caller gets.
+    case none
 }

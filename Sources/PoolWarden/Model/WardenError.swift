@@ -113,6 +113,8 @@ public enum LeaseEndReason: String, Sendable, Equatable {
     case connectionLost = "connection_lost"
     case poolDeleted = "pool_deleted"
     case shutdown
+    /// Its holder released it while a statement ran; the statement was cancelled.
+    case released
 
     public var explanation: String {
         switch self {
@@ -121,6 +123,7 @@ public enum LeaseEndReason: String, Sendable, Equatable {
         case .connectionLost: "its server connection was lost; the server rolled back its open transaction"
         case .poolDeleted: "its pool was deleted; its open transaction was rolled back"
         case .shutdown: "the service is shutting down; its open transaction was rolled back"
+        case .released: "it was released while this statement ran; the statement was cancelled and its transaction rolled back"
         }
     }
 }

@@ -15,8 +15,13 @@ public struct ConnectionView: Sendable, Equatable {
     public var caller: String?
     /// The holder's token prefix, while leased.
     public var tokenPrefix: String?
+    /// Why a closing connection still counts, when its backend outlived the close.
+    public var note: String?
 
-    public init(id: Int, backendPID: Int32?, state: String, age: Duration, idle: Duration, caller: String?, tokenPrefix: String?) {
+    public init(
+        id: Int, backendPID: Int32?, state: String, age: Duration, idle: Duration, caller: String?, tokenPrefix: String?,
+        note: String? = nil
+    ) {
         self.id = id
         self.backendPID = backendPID
         self.state = state
@@ -24,5 +29,6 @@ public struct ConnectionView: Sendable, Equatable {
         self.idle = idle
         self.caller = caller
         self.tokenPrefix = tokenPrefix
+        self.note = note
     }
 }

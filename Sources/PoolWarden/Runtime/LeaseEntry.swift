@@ -20,4 +20,9 @@ struct LeaseEntry {
     /// False until the borrower has the token (the application_name tag is set): a lease revoked
     /// before that ends unseen, and its borrow tries again.
     var handedOver = true
+    /// The session was reset in the same round trip as the lease's last statement (a single
+    /// shot): it goes back to the pool as it is, with no reset of its own.
+    var pristine = false
+    /// The holder asked for a release while a statement ran: the statement is being cancelled.
+    var releasing = false
 }

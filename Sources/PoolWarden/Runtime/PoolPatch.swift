@@ -23,6 +23,7 @@ public struct PoolPatch: Sendable, Equatable {
     public var password: String?
     public var connectRetry: ConnectRetrySettings?
     public var applicationNameTagging: Bool?
+    public var reset: ResetMode?
     public var resetStatement: String??
     public var maxResultRows: Int?
     public var maxResultBytes: Int?
@@ -86,6 +87,7 @@ public struct PoolPatch: Sendable, Equatable {
         if let password { settings.password = password }
         if let connectRetry { settings.connectRetry = connectRetry }
         if let applicationNameTagging { settings.applicationNameTagging = applicationNameTagging }
+        if let reset { settings.reset = reset }
         if let resetStatement { settings.resetStatement = resetStatement }
         if let maxResultRows { settings.maxResultRows = maxResultRows }
         if let maxResultBytes { settings.maxResultBytes = maxResultBytes }

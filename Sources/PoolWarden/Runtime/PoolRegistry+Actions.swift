@@ -48,7 +48,7 @@ extension PoolRegistry {
         else {
             // No borrow asked for this (it cannot happen): give the connection back rather than leak it.
             if !grant.reused {
-                apply(state.group.release(grant.lease, .inTransaction, now: now), to: &state, now: now, effects: &effects)
+                apply(state.group.release(grant.lease, .needsReset, now: now), to: &state, now: now, effects: &effects)
             }
             return
         }

@@ -2,11 +2,13 @@ import Logging
 import PoolCore
 
 extension PoolRegistry {
-    /// Adds a pool at runtime and opens its first `min` connections.
-    public func createPool(_ settings: PoolSettings) throws(WardenError) -> PoolStatusView {
+    /// Adds a pool at runtime and opens its first `min` connections. Its conninfo's host names are
+    /// resolved (off the cooperative pool) to find the server budget it counts against.
+    public func createPool(_ settings: PoolSettings) async throws(WardenError) -> PoolStatusView {
+        let endpoints = await ServerAddress.resolveOffThread(settings.conninfo)
         let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
             let now = ContinuousClock.now
-            let actions = try addPool(settings, to: &state, now: now)
+            let actions = try addPool(settings, endpoints: endpoints, to: &state, now: now)
             var effects = RegistryEffects()
             apply(actions, to: &state, now: now, effects: &effects)
             return (try statusView(settings.name, state), effects)
@@ -20,13 +22,14 @@ extension PoolRegistry {
     ///
     /// A conninfo that would move the pool to another server budget is refused: budgets are fixed
     /// when a pool is added.
-    public func updatePool(_ name: String, _ patch: PoolPatch) throws(WardenError) -> PoolStatusView {
+    public func updatePool(_ name: String, _ patch: PoolPatch) async throws(WardenError) -> PoolStatusView {
+        let endpoints = await patch.conninfo.asyncMap { await ServerAddress.resolveOffThread($0) }
         let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
             guard let id = state.poolIDs[name], var entry = state.pools[id] else { throw .poolNotFound(name) }
             let settings = patch.applied(to: entry.settings)
             try PoolSettingsRules.validate(settings)
             if settings.conninfo != entry.settings.conninfo {
-                let server = ServerAddress(conninfo: settings.conninfo).flatMap { state.servers[$0] }
+                let server = state.servers.budget(for: endpoints ?? nil)?.id
                 guard server == entry.server else {
                     throw .invalidRequest(
                         "the new conninfo names a server with another connection budget; create a new pool instead",
@@ -138,5 +141,12 @@ extension PoolRegistry {
         case .graceful: .graceful
         case .immediate: .immediate
         }
+    }
+}
+
+extension Optional {
+    func asyncMap<U>(_ transform: (Wrapped) async -> U) async -> U? {
+        guard let self else { return nil }
+        return await transform(self)
     }
 }

@@ -13,11 +13,7 @@ extension PoolRegistry {
         entry.metrics.connectAttempts.increment()
         let settings = entry.settings
         // connectTimeout nil: the conninfo's connect_timeout, else the driver's ten seconds.
-        let options = PGConnectOptions(
-            conninfo: settings.conninfo,
-            password: settings.password,
-            applicationName: entry.applicationName
-        )
+        let options = Self.connectOptions(settings, applicationName: entry.applicationName)
         let base = entry.applicationName
         let metrics = entry.metrics
         let task = Task {
@@ -69,25 +65,33 @@ extension PoolRegistry {
         perform(effects)
     }
 
-    /// Rolls back what a lease left open, runs the pool's reset statement, and puts the
-    /// application_name back; a connection that cannot be reset is closed by PoolCore.
+    /// Makes a returned session as a fresh one would be (the pool's `reset`: a ROLLBACK if needed,
+    /// `DISCARD ALL`, the operator's statement, in one round trip), which also puts
+    /// application_name back to the startup value; a connection that cannot be reset is closed by
+    /// PoolCore.
     func startReset(_ id: ConnectionID, _ state: inout RegistryState) {
-        guard let connection = state.group.connection(id) else {
+        guard let connection = state.group.connection(id), let settings = state.pools[connection.pool]?.settings else {
             Task { self.report { $0.resetFailed(id, now: $1) } }
             return
         }
-        let statement = state.pools[connection.pool]?.settings.resetStatement
+        let discardAll = settings.reset == .discardAll
+        let statement = settings.resetStatement
         Task {
             let (result, _) = await connection.run(deadline: Self.resetDeadline) { pg in
-                try await pg.reset(statement: statement)
+                try await pg.reset(discardAll: discardAll, statement: statement)
             }
             var succeeded = (try? result.get()) != nil
-            if succeeded, connection.tag != nil {
+            if succeeded, discardAll {
+                connection.forgetTag()
+            } else if succeeded, connection.tag != nil {
                 do {
                     try await connection.setApplicationName(nil, deadline: Self.quickOperationDeadline)
                 } catch {
                     succeeded = false
                 }
+            }
+            if !succeeded {
+                self.logger.info("reset failed; closing the connection", metadata: ["connection": "\(id.serial)"])
             }
             self.report { group, now in
                 succeeded ? group.resetSucceeded(id, now: now) : group.resetFailed(id, now: now)
@@ -115,19 +119,117 @@ extension PoolRegistry {
         }
     }
 
-    /// Closes a connection (cancelling a statement it runs) and reports it closed once the
-    /// connection has let go of its socket.
+    /// What a pool's connections are opened with. `client_connection_check_interval` makes a
+    /// backend notice, within a second even in the middle of a statement, that PoolWarden hung
+    /// up on it, and exit: a statement that ignores its cancel then cannot keep running past its
+    /// connection's close (PostgreSQL 14 or later). It is a startup option, so `DISCARD ALL` puts
+    /// it back if a caller changed it.
+    static func connectOptions(_ settings: PoolSettings, applicationName: String) -> PGConnectOptions {
+        let written = (try? PGConninfo.parse(settings.conninfo).get())?["options"] ?? ""
+        let options = [written, "-c client_connection_check_interval=\(clientCheckInterval.milliseconds)"]
+            .filter { !$0.isEmpty }
+            .joined(separator: " ")
+        return PGConnectOptions(
+            conninfo: settings.conninfo,
+            password: settings.password,
+            applicationName: applicationName,
+            parameters: ["options": options]
+        )
+    }
+
+    static let clientCheckInterval: Duration = .seconds(1)
+
+    /// Closes a connection (cancelling a statement it runs) and reports it closed once its backend
+    /// has exited: until then it counts against `max` and the server budget (invariant 1). A
+    /// backend that outlives the close is terminated first (see `terminate`).
     func startClose(_ id: ConnectionID, _ reason: CloseReason, _ state: inout RegistryState) {
         let connection = state.group.connection(id)
-        if let connection {
+        var target: (pool: String, options: PGConnectOptions)?
+        if let connection, let entry = state.pools[connection.pool] {
+            target = (entry.settings.name, Self.connectOptions(entry.settings, applicationName: entry.applicationName))
             logger.debug(
                 "closing connection",
                 metadata: ["connection": "\(id.serial)", "backend_pid": "\(connection.backendPID)", "reason": "\(reason)"]
             )
         }
         Task {
-            await connection?.close()
-            self.report { $0.connectionClosed(id, now: $1) }
+            if let connection, await !connection.close(), let target {
+                await self.terminate(connection.pg, id: id, pool: target.pool, options: target.options)
+            }
+            self.report { $0.connectionClosed(id, now: $1) } onLock: { $0.closingNotes[id] = nil }
         }
     }
+
+    /// Ends a backend that outlived its connection's close, with `pg_terminate_backend` (which a
+    /// role may use on its own backends) from another connection of its pool, or from a
+    /// connection of its own when the pool is being deleted. Tries again, backing off, until the
+    /// backend is gone — seen on the closed connection's socket, so also when the pool has no
+    /// connection to spare or someone else ended it; meanwhile status says why the connection
+    /// still counts. Gives up only once the registry has shut down.
+    private func terminate(_ pg: PGConnection, id: ConnectionID, pool: String, options: PGConnectOptions) async {
+        let pid = pg.backendPID
+        var delay: Duration = .milliseconds(100)
+        var shutdownSeen: ContinuousClock.Instant?
+        while true {
+            let outcome = await pg.waitForBackendExit(timeout: .zero) ? nil : await terminateOnce(pid: pid, pool: pool, options: options)
+            guard let problem = outcome else {
+                logger.info("backend terminated after its connection's close", metadata: ["pool": "\(pool)", "backend_pid": "\(pid)"])
+                return
+            }
+            let note = "backend \(pid) did not exit after the close; pg_terminate_backend: \(problem)"
+            let first = state.withLock { state -> Bool in
+                defer { state.closingNotes[id] = note }
+                return state.closingNotes[id] == nil
+            }
+            if first { logger.warning("backend outlived its connection", metadata: ["pool": "\(pool)", "backend_pid": "\(pid)", "problem": "\(problem)"]) }
+            if state.withLock({ $0.group.isShuttingDown }) {
+                let since = shutdownSeen ?? .now
+                shutdownSeen = since
+                if ContinuousClock.now - since > Self.closeWait { return }
+            }
+            if await pg.waitForBackendExit(timeout: delay) {
+                logger.info("backend exited after its connection's close", metadata: ["pool": "\(pool)", "backend_pid": "\(pid)"])
+                return
+            }
+            delay = Swift.min(delay * 2, .seconds(5))
+        }
+    }
+
+    /// One attempt; nil once the backend is gone, else what stood in the way.
+    private func terminateOnce(pid: Int32, pool: String, options: PGConnectOptions) async -> String? {
+        let sql = "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1) OR pg_terminate_backend($1, 3000)"
+        let parameters: [String?] = [String(pid)]
+        do throws(WardenError) {
+            let outcome = try await borrow(
+                pool: pool, caller: Self.maintenanceCaller, ttl: .seconds(30), wait: .seconds(2), key: nil, tagging: false
+            )
+            guard let token = outcome.lease.token else { return "no lease token" }
+            let result: PGQueryResult
+            do throws(WardenError) {
+                result = try await query(token: token, caller: Self.maintenanceCaller, sql: sql, parameters: parameters, timeout: .seconds(5))
+            } catch {
+                try? await release(token: token, caller: Self.maintenanceCaller)
+                throw error
+            }
+            try? await release(token: token, caller: Self.maintenanceCaller)
+            return result.rows.first?.first == .bool(true) ? nil : "the backend did not exit within 3 s"
+        } catch .poolNotFound, .shuttingDown {
+            // The pool is going away and lends no connection: a short-lived one of its own.
+            do {
+                let direct = try await PGConnection.connect(options)
+                defer { direct.close() }
+                let (result, _) = await direct.withDeadline(.seconds(5), grace: .seconds(1)) {
+                    try await direct.query(sql, parameters)
+                }
+                return try result.get().rows.first?.first == .bool(true) ? nil : "the backend did not exit within 3 s"
+            } catch {
+                return "\(error)"
+            }
+        } catch {
+            return error.detail
+        }
+    }
+
+    /// Who borrows a connection of a pool to terminate a backend of that pool.
+    static let maintenanceCaller = CallerIdentity(name: "poolwarden", role: .admin)
 }

@@ -44,25 +44,51 @@ extension PoolRegistry {
         parameters: [String?],
         timeout: Duration?
     ) async throws(WardenError) -> PGQueryResult {
-        let (entry, limit, limits, metrics) = try state.withLock {
-            state throws(WardenError) -> (LeaseEntry, Duration?, PGResultLimits, WardenMetrics?) in
+        try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout, resetAfter: false)
+    }
+
+    /// `query`; with `resetAfter` (a single shot, whose lease ends with this statement) the pool's
+    /// `DISCARD ALL` follows the statement in the same round trip, so the connection goes back
+    /// clean without a reset of its own.
+    func query(
+        token: String,
+        caller: CallerIdentity,
+        sql: String,
+        parameters: [String?],
+        timeout: Duration?,
+        resetAfter: Bool
+    ) async throws(WardenError) -> PGQueryResult {
+        let (entry, limit, limits, metrics, resets) = try state.withLock {
+            state throws(WardenError) -> (LeaseEntry, Duration?, PGResultLimits, WardenMetrics?, [PGStatement]) in
             let now = ContinuousClock.now
             let entry = try ownedLease(token, caller, state, now: now)
-            guard !entry.busy else { throw .leaseBusy }
+            guard !entry.busy, !entry.releasing else { throw .leaseBusy }
             guard let pool = state.pools[entry.pool] else { throw .leaseGone(reason: .poolDeleted) }
             let limit = try PoolSettingsRules.statementTimeout(requested: timeout, pool.settings)
             state.leases[token]?.busy = true
             _ = state.group.leaseTouched(entry.lease, running: true, now: now)
+            state.leases[token]?.pristine = false
             let limits = PGResultLimits(maxRows: pool.settings.maxResultRows, maxBytes: pool.settings.maxResultBytes)
-            return (entry, limit, limits, pool.metrics)
+            var resets: [PGStatement] = []
+            if resetAfter, pool.settings.reset == .discardAll {
+                resets = [PGStatement(PGConnection.discardAll)] + (pool.settings.resetStatement.map { [PGStatement($0)] } ?? [])
+            }
+            return (entry, limit, limits, pool.metrics, resets)
         }
         logger.trace("statement", metadata: ["lease": "\(LeaseToken.displayPrefix(token))", "sql": "\(sql)"])
         let started = ContinuousClock.now
+        var pristine = false
         let (result, timedOut) = await entry.connection.run(deadline: limit) { pg in
-            try await pg.query(sql, parameters, limits: limits)
+            guard !resets.isEmpty else { return try await pg.query(sql, parameters, limits: limits) }
+            let outcomes = try await pg.pipeline([PGStatement(sql, parameters, limits: limits)] + resets)
+            // DISCARD ALL refuses to run inside a transaction the statement opened: the release
+            // then resets the usual way.
+            pristine = outcomes.dropFirst().allSatisfy { (try? $0.get()) != nil } && pg.transactionStatus == .idle
+            return try outcomes[0].get()
         }
+        if pristine { entry.connection.forgetTag() }
         metrics?.queryDuration.recordNanoseconds(WardenMetrics.elapsed(ContinuousClock.now - started))
-        return try finishStatement(token: token, entry: entry, result: result, timedOut: timedOut, limit: limit)
+        return try finishStatement(token: token, entry: entry, result: result, timedOut: timedOut, limit: limit, pristine: pristine)
     }
 
     /// Borrows with the pool's `borrow_timeout`, runs one statement, and releases (rolling back
@@ -113,7 +139,7 @@ extension PoolRegistry {
             }
             let result: Result<PGQueryResult, WardenError>
             do {
-                result = .success(try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout))
+                result = .success(try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout, resetAfter: true))
             } catch {
                 result = .failure(error)
             }
@@ -135,21 +161,57 @@ extension PoolRegistry {
         return connection.pg.probe()
     }
 
-    /// Gives the lease back. A connection left inside a transaction is rolled back before anyone
-    /// else gets it; a broken one is closed and replaced. Throws `leaseNotFound` for an unknown or
-    /// already released token, `leaseGone` for one that ended otherwise, `leaseBusy` while a
-    /// statement runs on it.
+    /// Gives the lease back. The connection is reset before anyone else gets it (a broken one is
+    /// closed and replaced). A statement running meanwhile is cancelled first; one that does not
+    /// stop within ``releaseCancelWait`` has its connection closed, so the release answers within
+    /// about a second whatever the server does. Throws `leaseNotFound` for an unknown or already
+    /// released token, `leaseGone` for one that ended otherwise.
     public func release(token: String, caller: CallerIdentity) async throws(WardenError) {
-        let (entry, effects) = try state.withLock { state throws(WardenError) -> (LeaseEntry, RegistryEffects) in
+        let (entry, effects, running) = try state.withLock { state throws(WardenError) -> (LeaseEntry, RegistryEffects, Bool) in
             let now = ContinuousClock.now
             let entry = try ownedLease(token, caller, state, now: now)
-            guard !entry.busy else { throw .leaseBusy }
             var effects = RegistryEffects()
+            if entry.busy {
+                // A second release while the first cancels the statement: already released.
+                guard !entry.releasing else { throw .leaseNotFound }
+                state.leases[token]?.releasing = true
+                return (entry, effects, true)
+            }
             endLease(token: token, entry, &state, now: now, effects: &effects)
-            return (entry, effects)
+            return (entry, effects, false)
         }
         perform(effects)
+        if running { await endRunningLease(token: token, entry) }
         logger.debug("lease released", metadata: ["pool": "\(entry.poolName)", "lease": "\(LeaseToken.displayPrefix(token))"])
+    }
+
+    /// How long a release waits for a cancelled statement to stop before closing its connection.
+    static let releaseCancelWait: Duration = .seconds(1)
+
+    private func endRunningLease(token: String, _ entry: LeaseEntry) async {
+        let deadline = ContinuousClock.now.advanced(by: Self.releaseCancelWait)
+        _ = await entry.connection.pg.cancel(timeout: Self.releaseCancelWait)
+        // The statement's own task ends it; polling keeps the lease's bookkeeping in one place.
+        while ContinuousClock.now < deadline, state.withLock({ $0.leases[token]?.busy == true && $0.leases[token]?.lease == entry.lease }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let effects = state.withLock { state -> RegistryEffects in
+            var effects = RegistryEffects()
+            guard let current = state.leases[token], current.lease == entry.lease else { return effects }
+            let now = ContinuousClock.now
+            if current.busy {
+                // The statement ignored the cancel: its connection goes, and the slot counts until
+                // its backend has exited.
+                state.leases[token] = nil
+                state.tokens[entry.lease] = nil
+                state.ended.insert(token, caller: entry.caller, reason: .released, now: now)
+                apply(state.group.release(entry.lease, .broken, now: now), to: &state, now: now, effects: &effects)
+            } else {
+                endLease(token: token, current, &state, now: now, effects: &effects)
+            }
+            return effects
+        }
+        perform(effects)
     }
 
     /// Extends a lease: it now expires `ttl` (or its current TTL) from now.
@@ -213,7 +275,8 @@ extension PoolRegistry {
         entry: LeaseEntry,
         result: Result<PGQueryResult, any Error>,
         timedOut: Bool,
-        limit: Duration?
+        limit: Duration?,
+        pristine: Bool = false
     ) throws(WardenError) -> PGQueryResult {
         var lost = false
         if case .failure(let error) = result {
@@ -237,6 +300,7 @@ extension PoolRegistry {
                 return (.failure(.leaseGone(reason: .connectionLost)), effects)
             }
             state.leases[token]?.busy = false
+            state.leases[token]?.pristine = pristine
             state.leases[token]?.lastUsedAt = Date()
             _ = state.group.leaseTouched(entry.lease, running: false, now: now)
             return (result.mapError { Self.wardenError($0, timedOut: timedOut, limit: limit) }, effects)
@@ -268,19 +332,24 @@ extension PoolRegistry {
     func endLease(token: String, _ entry: LeaseEntry, _ state: inout RegistryState, now: ContinuousClock.Instant, effects: inout RegistryEffects) {
         state.leases[token] = nil
         state.tokens[entry.lease] = nil
-        let actions = state.group.release(entry.lease, disposition(of: entry.connection), now: now)
+        let reset = state.pools[entry.pool]?.settings.reset ?? .discardAll
+        let actions = state.group.release(entry.lease, Self.disposition(of: entry, reset: reset), now: now)
         apply(actions, to: &state, now: now, effects: &effects)
     }
 
-    private func disposition(of connection: ServerConnection) -> ReleaseDisposition {
+    /// Every connection a caller used is reset before it is reused (invariant 7), off the
+    /// caller's path: the release answers at once and PoolCore runs the reset. Only a single
+    /// shot's connection, reset in the statement's own round trip, comes back clean; with
+    /// `reset: none`, an idle untagged one does too.
+    static func disposition(of entry: LeaseEntry, reset: ResetMode) -> ReleaseDisposition {
+        let connection = entry.connection
         guard connection.isUsable else { return .broken }
         switch connection.transactionStatus {
         case .idle:
-            // A tagged connection goes through PoolCore's reset, which puts application_name back
-            // off the caller's path (the release answers without waiting for it).
-            return connection.tag == nil ? .clean : .inTransaction
+            if entry.pristine { return .clean }
+            return reset == .none && connection.tag == nil ? .clean : .needsReset
         case .inTransaction, .inFailedTransaction:
-            return .inTransaction
+            return .needsReset
         case .active, .unknown:
             return .broken
         }

@@ -82,10 +82,11 @@ extension PoolRegistry {
                 age: now - row.createdAt,
                 idle: Swift.max(.zero, idle),
                 caller: row.caller,
-                tokenPrefix: prefix
+                tokenPrefix: prefix,
+                note: state.closingNotes[row.id]
             )
         }
-        let server = entry.server.flatMap { id in state.servers.first(where: { $0.value == id }).map { "\($0.key.host):\($0.key.port)" } }
+        let server = entry.server.flatMap { id in state.servers.first(where: { $0.id == id })?.label }
         return PoolStatusView(
             name: entry.settings.name,
             state: status.state.rawValue,

@@ -30,7 +30,8 @@ public final class PoolRegistry: Sendable {
     /// - Parameters:
     ///   - pools: the pools to run; invalid or duplicate ones are logged and left out (the config
     ///     layer refuses them first).
-    ///   - servers: budgets shared by every pool whose conninfo names that host and port.
+    ///   - servers: budgets shared by every pool whose conninfo reaches that host and port (names
+    ///     resolved, here and now: call it where blocking on DNS is acceptable, at startup).
     ///   - metricsFactory: where metrics go; nil means the backend bootstrapped into swift-metrics
     ///     (looked up again at `start()`, so the app may bootstrap it after making the registry).
     public init(
@@ -43,18 +44,20 @@ public final class PoolRegistry: Sendable {
         self.explicitMetricsFactory = metricsFactory
         var initial = RegistryState(group: PoolGroup(now: .now, random: SystemRandomNumberGenerator()))
         for budget in servers {
-            let address = ServerAddress(budget)
-            guard initial.servers[address] == nil else {
-                logger.error("server budget listed twice; the first one counts", metadata: ["host": "\(budget.host)", "port": "\(budget.port)"])
+            let endpoints = ServerAddress.endpoints(budget)
+            let label = "\(budget.host):\(budget.port)"
+            if let earlier = initial.servers.budget(for: endpoints) {
+                logger.error("server budget reaches the same server as an earlier one; the first one counts", metadata: ["server": "\(label)", "earlier": "\(earlier.label)"])
                 continue
             }
-            initial.servers[address] = initial.group.addServer(maxConnections: budget.maxConnections)
+            let id = initial.group.addServer(maxConnections: budget.maxConnections)
+            initial.servers.append(ServerBudgetEntry(label: label, endpoints: endpoints, id: id))
         }
         self.state = Mutex(initial)
         for settings in pools {
             do throws(WardenError) {
                 try state.withLock { state throws(WardenError) in
-                    let actions = try addPool(settings, to: &state, now: .now)
+                    let actions = try addPool(settings, endpoints: ServerAddress.endpoints(conninfo: settings.conninfo), to: &state, now: .now)
                     state.pendingStart.append(actions)
                 }
             } catch {
@@ -143,10 +146,16 @@ public final class PoolRegistry: Sendable {
     }
 
     /// Adds a validated pool to PoolCore; returns its first actions.
-    func addPool(_ settings: PoolSettings, to state: inout RegistryState, now: ContinuousClock.Instant) throws(WardenError) -> PoolActions {
+    func addPool(
+        _ settings: PoolSettings,
+        endpoints: Set<ServerAddress>?,
+        to state: inout RegistryState,
+        now: ContinuousClock.Instant
+    ) throws(WardenError) -> PoolActions {
         try PoolSettingsRules.validate(settings)
         guard state.poolIDs[settings.name] == nil else { throw .poolExists(settings.name) }
-        let server = ServerAddress(conninfo: settings.conninfo).flatMap { state.servers[$0] }
+        let budget = state.servers.budget(for: endpoints)
+        let server = budget?.id
         let added: (pool: PoolID, actions: PoolActions)
         do {
             added = try state.group.addPool(PoolSettingsRules.configuration(settings), server: server, now: now)
@@ -164,7 +173,7 @@ public final class PoolRegistry: Sendable {
             "pool added",
             metadata: [
                 "pool": "\(settings.name)", "conninfo": "\(settings.redactedConninfo)",
-                "min": "\(settings.min)", "max": "\(settings.max)", "server_budget": "\(server != nil)",
+                "min": "\(settings.min)", "max": "\(settings.max)", "server_budget": "\(budget?.label ?? "none")",
             ]
         )
         return added.actions

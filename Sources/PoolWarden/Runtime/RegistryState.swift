@@ -18,7 +18,7 @@ struct RegistryState {
     var poolIDs: [String: PoolID] = [:]
     /// Every pool PoolCore still has, draining ones included.
     var pools: [PoolID: PoolEntry] = [:]
-    var servers: [ServerAddress: ServerID] = [:]
+    var servers: [ServerBudgetEntry] = []
     var leases: [String: LeaseEntry] = [:]
     var tokens: [LeaseID: String] = [:]
     var ended = EndedLeases()
@@ -28,6 +28,9 @@ struct RegistryState {
     var nextTimerGeneration: UInt64 = 0
     var connects: [ConnectionID: ConnectEntry] = [:]
     var poolClosedSignals: [PoolID: CompletionSignal] = [:]
+    /// Why a closing connection is still counted: its backend outlived the close and is being
+    /// terminated.
+    var closingNotes: [ConnectionID: String] = [:]
     /// The actions of the pools added by `init`, run by `start()`.
     var pendingStart: [PoolActions] = []
     var started = false

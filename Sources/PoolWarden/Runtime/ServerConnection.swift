@@ -18,7 +18,8 @@ final class ServerConnection: Sendable {
 
     private struct State {
         var running = false
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Fired when the running operation ends.
+        var operationEnded = CompletionSignal()
         /// The application_name the runtime set for a lease, nil while it is the base one.
         var tag: String?
     }
@@ -37,12 +38,12 @@ final class ServerConnection: Sendable {
     /// The lease tag currently set as application_name, if any.
     var tag: String? { state.withLock { $0.tag } }
 
-    /// libpq's transaction status between operations. Read under the lock that `closeNow()`
-    /// takes, so that a close from another task cannot free the connection under the read.
-    var transactionStatus: PGTransactionStatus { state.withLock { _ in pg.transactionStatus } }
+    /// libpq's transaction status between operations. Read only while the connection is leased,
+    /// under the registry's lock: PoolCore closes no leased connection, so no close frees it meanwhile.
+    var transactionStatus: PGTransactionStatus { pg.transactionStatus }
 
     /// False once the connection was closed or found broken; read like `transactionStatus`.
-    var isUsable: Bool { state.withLock { _ in pg.isUsable } }
+    var isUsable: Bool { pg.isUsable }
 
     /// Runs one operation on the connection. Callers guarantee one at a time: the registry marks a
     /// lease busy, and PoolCore never resets, checks or closes a connection that is leased.
@@ -52,27 +53,28 @@ final class ServerConnection: Sendable {
     /// answering can hold a lease, a reset or a check forever.
     func run<T: Sendable>(
         deadline: Duration? = nil,
-        grace: Duration = .seconds(5),
+        grace: Duration = ServerConnection.statementGrace,
         _ body: (PGConnection) async throws -> T
     ) async -> (result: Result<T, any Error>, timedOut: Bool) {
-        state.withLock { $0.running = true }
+        state.withLock { state in
+            state.running = true
+            state.operationEnded = CompletionSignal()
+        }
         defer { finishOperation() }
         return await pg.withDeadline(deadline, grace: grace) { try await body(pg) }
     }
 
-    /// Closes at once: a statement running in the driver is cut off (the driver frees the
-    /// connection when the statement has let go of it); otherwise the connection is freed now.
-    private func closeNow() {
-        state.withLock { _ in pg.close() }
+    private func finishOperation() {
+        let ended = state.withLock { state -> CompletionSignal in
+            state.running = false
+            return state.operationEnded
+        }
+        ended.fire()
     }
 
-    private func finishOperation() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.running = false
-            defer { state.idleWaiters = [] }
-            return state.idleWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+    /// A reset put application_name back to the startup value.
+    func forgetTag() {
+        state.withLock { $0.tag = nil }
     }
 
     /// Sets application_name for a lease (`tag`) or back to the base name (nil).
@@ -85,25 +87,29 @@ final class ServerConnection: Sendable {
         state.withLock { $0.tag = tag }
     }
 
-    /// Closes the connection: a running statement is cancelled first (a socket shut down under a
-    /// statement such as `pg_sleep` would leave its backend running until the statement ends), then
-    /// the connection is closed and this returns once the running operation has let go of it.
-    func close() async {
-        guard isRunning else {
-            // Reported closed only once the backend has exited, so that pool and server budget
-            // counts never run ahead of what pg_stat_activity shows.
-            await pg.close(waitingForServer: .seconds(2))
-            return
+    /// How long past its time limit a statement may take to answer a cancel before its connection
+    /// is closed under it: what a caller waits at most beyond `timeout_ms`.
+    static let statementGrace: Duration = .seconds(3)
+    /// How long a close waits for the backend to exit before it says it could not tell.
+    static let exitWait: Duration = .seconds(3)
+
+    /// Closes the connection. Returns true once its backend has exited, false when it may still run
+    /// (it ignored the cancel and did not notice the hang-up, or the server stopped answering):
+    /// the caller then keeps counting it and terminates it another way.
+    ///
+    /// A running statement is cancelled first, since a backend that is cut off in the middle of a
+    /// statement such as `pg_sleep` runs on until the statement ends; every step is bounded.
+    func close() async -> Bool {
+        let ended = state.withLock { $0.running ? $0.operationEnded : nil }
+        guard let ended else {
+            return await pg.close(waitingForServer: Self.exitWait)
         }
         await pg.cancel()
-        closeNow()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let idle = state.withLock { state -> Bool in
-                if !state.running { return true }
-                state.idleWaiters.append(continuation)
-                return false
-            }
-            if idle { continuation.resume() }
-        }
+        _ = await ended.wait(timeout: .seconds(1))
+        // Idle by now: a goodbye. Still running: a hang-up, and the socket shut if the backend
+        // stays, which ends the operation promptly.
+        let exited = await pg.close(waitingForServer: Self.exitWait)
+        _ = await ended.wait(timeout: .seconds(2))
+        return exited
     }
 }

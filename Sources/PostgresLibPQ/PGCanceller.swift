@@ -1,0 +1,77 @@
+import CLibPQ
+import Foundation
+import Synchronization
+
+/// Sends cancel requests for one connection without ever holding the caller past its deadline.
+///
+/// libpq 15's PQcancel is blocking: it connects to the postmaster and waits for it to close the
+/// socket, and a stopped or frozen postmaster (its kernel still accepts the connection) never does.
+/// So each request runs on a thread of its own that the caller stops waiting for at its deadline.
+/// The thread ends when the server answers or the socket fails. At most one request per
+/// connection is in flight, and at most ``maxInFlight`` in the process, so a frozen server cannot
+/// pile up threads: beyond that a cancel is not sent, and the caller goes on to close.
+final class PGCanceller: @unchecked Sendable {
+    // Safety: PQcancel may be called from any thread on a PGcancel that stays alive, which the
+    // request's thread guarantees by holding this object; PQfreeCancel runs when the last holder
+    // lets go.
+    private let pointer: OpaquePointer
+    private let inFlight = Atomic<Bool>(false)
+    private static let processInFlight = Atomic<Int>(0)
+    /// Cancel threads that may wait on unresponsive servers at once.
+    static let maxInFlight = 32
+
+    init(_ pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        PQfreeCancel(pointer)
+    }
+
+    /// Cancel requests whose thread has not finished yet, in the whole process.
+    static var threadsInFlight: Int { processInFlight.load(ordering: .relaxed) }
+
+    func cancel(timeout: Duration) async -> Bool {
+        guard inFlight.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return false
+        }
+        guard Self.processInFlight.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxInFlight else {
+            Self.processInFlight.wrappingSubtract(1, ordering: .relaxed)
+            inFlight.store(false, ordering: .releasing)
+            return false
+        }
+        let answer = OneShot()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            answer.arm(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                answer.resume(false)
+            }
+            Thread.detachNewThread { [self] in
+                var buffer = [CChar](repeating: 0, count: 256)
+                let sent = PQcancel(pointer, &buffer, Int32(buffer.count)) == 1
+                Self.processInFlight.wrappingSubtract(1, ordering: .relaxed)
+                inFlight.store(false, ordering: .releasing)
+                timer.cancel()
+                answer.resume(sent)
+            }
+        }
+    }
+
+    /// Resumes its continuation once, with whichever answer comes first.
+    private final class OneShot: Sendable {
+        private let continuation = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+
+        func arm(_ continuation: CheckedContinuation<Bool, Never>) {
+            self.continuation.withLock { $0 = continuation }
+        }
+
+        func resume(_ value: Bool) {
+            let pending = continuation.withLock { stored -> CheckedContinuation<Bool, Never>? in
+                defer { stored = nil }
+                return stored
+            }
+            pending?.resume(returning: value)
+        }
+    }
+}
