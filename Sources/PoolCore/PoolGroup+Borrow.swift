@@ -107,11 +107,6 @@ extension PoolGroup {
         into actions: inout PoolActions
     ) {
         let id = self.poolID(pool)
-        if self.pools[pool].degraded, self.pools[pool].idle.isEmpty {
-            self.pools[pool].totals.connectFailedRejections += 1
-            actions.append(.fail(request: request, pool: id, .connectFailed(lastError: self.pools[pool].lastError)))
-            return
-        }
         guard !self.pools[pool].waiters.contains(request) else {
             actions.append(.fail(request: request, pool: id, .duplicateRequest))
             return
@@ -125,6 +120,7 @@ extension PoolGroup {
         self.pools[pool].callers[caller, default: CallerLoad()].waiting += 1
         self.serveQueue(pool, now: now, into: &actions)
         guard self.pools[pool].waiters.contains(request) else { return }
+        self.probeForBorrow(pool, now: now, into: &actions)
         if wait > .zero {
             actions.append(.schedule(PoolTimer(kind: .borrowDeadline(id, request: request), delay: wait)))
         } else if let waiter = self.pools[pool].waiters.remove(request) {
@@ -188,8 +184,13 @@ extension PoolGroup {
     @usableFromInline
     mutating func timeOut(_ pool: Int, _ waiter: Waiter, into actions: inout PoolActions) {
         self.forgetWaiter(pool, caller: waiter.caller)
-        self.pools[pool].totals.timeouts += 1
-        actions.append(.fail(request: waiter.request, pool: self.poolID(pool), .timeout))
+        if self.pools[pool].failingToConnect {
+            self.pools[pool].totals.connectFailedRejections += 1
+            actions.append(.fail(request: waiter.request, pool: self.poolID(pool), .connectFailed(lastError: self.pools[pool].lastError)))
+        } else {
+            self.pools[pool].totals.timeouts += 1
+            actions.append(.fail(request: waiter.request, pool: self.poolID(pool), .timeout))
+        }
     }
 
     /// Takes a waiter that left the queue off its caller's load.

@@ -49,6 +49,7 @@ extension PoolGroup {
         self.pools[pool].totals.connectFailures += 1
         self.pools[pool].lastError = error
         self.pools[pool].consecutiveFailures += 1
+        self.pools[pool].lastFailureAt = now
         let attempt = self.pools[pool].slots[slot].attempt
         if !self.pools[pool].isRunning || self.shuttingDown {
             self.abandonSlot(pool, slot, now: now, into: &actions)

@@ -15,6 +15,9 @@ extension PoolGroup {
         @usableFromInline var degraded: Bool
         @usableFromInline var lastError: String?
         @usableFromInline var consecutiveFailures: Int
+        /// When the last connect failed; a borrow on a degraded pool probes again at most once
+        /// per `connectRetry.baseDelay`.
+        @usableFromInline var lastFailureAt: Duration?
         /// A breaker-probe timer is pending.
         @usableFromInline var probeScheduled: Bool
         @usableFromInline var generation: UInt64
@@ -46,6 +49,7 @@ extension PoolGroup {
             self.degraded = false
             self.lastError = nil
             self.consecutiveFailures = 0
+            self.lastFailureAt = nil
             self.probeScheduled = false
             self.generation = 0
             self.slots = []
@@ -77,10 +81,19 @@ extension PoolGroup {
             return self.waiters.count - self.counts.pendingSupply - self.pendingEvictions
         }
 
+        /// The pool is trying and failing to reach its server: waiters it cannot serve end with
+        /// the connect error rather than a plain timeout.
+        @inlinable
+        var failingToConnect: Bool {
+            self.degraded || (self.consecutiveFailures > 0 && self.counts.opening + self.counts.backoff > 0)
+        }
+
         @inlinable
         var state: PoolState {
             if !self.isRunning { return .draining }
-            if self.degraded { return .degraded }
+            // Degraded from the first failed connect on (a server that accepts TCP and never
+            // answers shows at its first connect timeout), until a connect succeeds.
+            if self.degraded || self.consecutiveFailures > 0 { return .degraded }
             if self.paused { return .paused }
             return .running
         }

@@ -106,23 +106,31 @@ extension PoolGroup {
         return kept
     }
 
-    /// The attempt budget of a connect is spent: the server is taken to be down. Waiters fail fast
-    /// with the last error, pending retries stop, and one probe connect at a time tests recovery.
+    /// The attempt budget of a connect is spent: the server is taken to be down. Pending retries
+    /// stop and one probe connect at a time tests recovery; waiters keep waiting for it until their
+    /// own deadlines (then they fail with the last connect error), so retries span their wait.
     @usableFromInline
     mutating func enterDegraded(_ pool: Int, into actions: inout PoolActions) {
         self.pools[pool].degraded = true
-        let id = self.poolID(pool)
-        for waiter in self.pools[pool].waiters.removeAll() {
-            self.forgetWaiter(pool, caller: waiter.caller)
-            self.pools[pool].totals.connectFailedRejections += 1
-            actions.append(.fail(request: waiter.request, pool: id, .connectFailed(lastError: self.pools[pool].lastError)))
-            actions.append(.cancel(.borrowDeadline(id, request: waiter.request)))
-        }
         for slot in self.pools[pool].slots.indices where self.pools[pool].slots[slot].phase == .backoff {
             actions.append(.cancel(.connectBackoff(self.connectionID(pool, slot))))
             self.freeSlot(pool, slot)
         }
         self.scheduleProbe(pool, into: &actions)
+    }
+
+    /// A borrow arrived at a degraded pool: rather than answer the last error, which may be
+    /// stale, it tries the server now, one connect at a time and at most once per base delay.
+    @usableFromInline
+    mutating func probeForBorrow(_ pool: Int, now: Duration, into actions: inout PoolActions) {
+        let counts = self.pools[pool].counts
+        guard self.pools[pool].degraded, self.pools[pool].isRunning, !self.shuttingDown, !self.pools[pool].paused,
+            counts.opening + counts.backoff == 0, counts.total < self.pools[pool].limits.max, !self.serverIsFull(pool)
+        else { return }
+        if let failed = self.pools[pool].lastFailureAt, now - failed < self.pools[pool].configuration.connectRetry.baseDelay {
+            return
+        }
+        self.startOpen(pool, probe: true, now: now, into: &actions)
     }
 
     @usableFromInline

@@ -13,7 +13,7 @@ import Testing
         return last
     }
 
-    @Test func exhaustingTheAttemptsFailsWaitersWithTheLastErrorAndDegradesThePool() throws {
+    @Test func aPoolShowsDegradedFromItsFirstFailedConnectAndWaitersKeepWaitingUntilTheirDeadline() throws {
         var h = Harness()
         let (pool, _) = h.addPool(.test(min: 0, max: 2))
         let (first, actions) = h.borrow(pool, wait: .seconds(60))
@@ -22,39 +22,57 @@ import Testing
         #expect(more.opens.count == 1)
         let other = more.opens[0]
 
-        let last = exhaust(&h, id, error: "FATAL: password authentication failed")
-        #expect(last.failure(of: first) == .connectFailed(lastError: "FATAL: password authentication failed"))
-        #expect(last.failure(of: second) == .connectFailed(lastError: "FATAL: password authentication failed"))
+        // A server that accepts TCP and never answers shows at its first connect timeout.
+        var last = h.connectFailed(id, "timeout expired")
+        #expect(h.status(pool).state == .degraded)
+        while let backoff = last.scheduled.first(where: { $0.kind == .connectBackoff(id) }) {
+            guard h.advance(by: backoff.delay).opens.contains(id) else { break }
+            last = h.connectFailed(id, "FATAL: password authentication failed")
+        }
+        #expect(last.failure(of: first) == nil, "a waiter failed before its wait ended")
         #expect(last.scheduled.contains { if case .breakerProbe(pool) = $0.kind { return true } else { return false } })
-
         let status = h.status(pool)
         #expect(status.state == .degraded)
         #expect(status.lastError == "FATAL: password authentication failed")
-        #expect(status.totals.connectFailures == 3)
-        #expect(status.counts.waiting == 0)
-        // The other connect still in flight is abandoned if it fails too.
+        #expect(status.counts.waiting == 2)
         h.connectFailed(other)
-        #expect(h.status(pool).connections.isEmpty)
+
+        // Probes go on while they wait; at their deadline they end with the connect error.
+        let ended = h.advance(by: .seconds(61))
+        #expect(ended.failure(of: first) == .connectFailed(lastError: h.status(pool).lastError))
+        #expect(ended.failure(of: second) == .connectFailed(lastError: h.status(pool).lastError))
+        #expect(h.status(pool).totals.connectFailedRejections == 2)
+        #expect(h.status(pool).totals.timeouts == 0)
         #expect(h.violations().isEmpty)
     }
 
-    @Test func whileDegradedBorrowsFailFastUnlessAConnectionIsIdle() throws {
+    @Test func aBorrowOnADegradedPoolTriesTheServerAgainInsteadOfAnsweringTheLastError() throws {
         var h = Harness()
         let pool = h.addOpenPool(.test(min: 1, max: 3))
         let holder = h.lease(pool)
         let (waiting, actions) = h.borrow(pool, wait: .seconds(60))
         let id = try #require(actions.opens.first)
         let last = exhaust(&h, id, error: "no route to host")
-        #expect(last.failure(of: waiting) == .connectFailed(lastError: "no route to host"))
+        #expect(last.failure(of: waiting) == nil)
 
-        let (fast, fastActions) = h.borrow(pool)
-        #expect(fastActions.failure(of: fast) == .connectFailed(lastError: "no route to host"))
-        #expect(fastActions.opens.isEmpty && fastActions.scheduled.isEmpty, "no wait and no connect while the server is known down")
+        // Right after a failure it does not hammer the server...
+        let (early, earlyActions) = h.borrow(pool, wait: .seconds(60))
+        #expect(earlyActions.failure(of: early) == nil)
+        #expect(earlyActions.opens.isEmpty)
+        // ...but a base delay later a borrow probes at once, and the connection serves the queue in order.
+        h.advance(by: .milliseconds(100))
+        let (late, lateActions) = h.borrow(pool, wait: .seconds(60))
+        let probe = try #require(lateActions.opens.first, "the borrow did not try the server")
+        let served = h.opened(probe)
+        #expect(served.grants.map(\.request) == [waiting])
+        #expect(h.status(pool).state == .running)
+        _ = h.openAll(served)
 
-        // The lease held all along goes on; once back, its connection is still handed out.
-        h.release(holder)
-        #expect(h.borrow(pool).actions.grants.count == 1)
-        #expect(h.status(pool).totals.connectFailedRejections == 2)
+        // The lease held all along goes on.
+        let released = h.release(holder)
+        #expect(!released.grants.isEmpty || h.status(pool).counts.waiting < 2)
+        _ = late
+        #expect(h.violations().isEmpty)
     }
 
     @Test func aSuccessfulProbeEndsTheDegradedState() throws {

@@ -36,10 +36,11 @@ extension PoolRegistry {
                     return nil
                 }
                 guard entry.settings.min > 0 else { return PoolReadiness(pool: name, ready: true, reason: nil) }
-                if status.degraded || status.counts.open == 0 {
+                let failing = status.state == .degraded
+                if failing || status.counts.open == 0 {
                     let error = status.lastError.map { ": " + redacted($0, entry.settings) } ?? ""
                     let reason: String
-                    if status.degraded {
+                    if failing {
                         reason = "cannot connect" + error
                     } else {
                         reason = status.lastError == nil ? "connecting" : "connecting, last attempt failed" + error
