@@ -71,7 +71,8 @@ struct APIHandler: APIProtocol {
 
     func deletePool(_ input: Operations.DeletePool.Input) async throws -> Operations.DeletePool.Output {
         _ = try RequestCaller.requireAdmin()
-        try await registry.deletePool(input.path.pool)
+        let closing = try await registry.deletePool(input.path.pool)
+        guard closing == 0 else { return .accepted(.init(body: .json(.init(name: input.path.pool, closing: closing)))) }
         return .noContent(.init())
     }
 

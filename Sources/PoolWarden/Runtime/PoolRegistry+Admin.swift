@@ -61,9 +61,11 @@ extension PoolRegistry {
     }
 
     /// Deletes a pool: waiting borrows fail, leases are revoked (rolled back, their tokens answer
-    /// 410), every connection closes. Returns once none is left, or after 10 seconds.
-    public func deletePool(_ name: String) async throws(WardenError) {
-        let (signal, effects) = try state.withLock { state throws(WardenError) -> (CompletionSignal, RegistryEffects) in
+    /// 410), every connection closes. Returns once none is left (0), or after 10 seconds with how
+    /// many are still closing.
+    @discardableResult
+    public func deletePool(_ name: String) async throws(WardenError) -> Int {
+        let (id, signal, effects) = try state.withLock { state throws(WardenError) -> (PoolID, CompletionSignal, RegistryEffects) in
             guard let id = state.poolIDs.removeValue(forKey: name) else { throw .poolNotFound(name) }
             let signal = CompletionSignal()
             state.poolClosedSignals[id] = signal
@@ -73,13 +75,14 @@ extension PoolRegistry {
             for connect in state.connects.values where connect.pool == id {
                 connect.task.cancel()
             }
-            return (signal, effects)
+            return (id, signal, effects)
         }
         perform(effects)
         logger.info("pool deleting", metadata: ["pool": "\(name)"])
-        if await !signal.wait(timeout: Self.closeWait) {
-            logger.warning("pool delete: connections still closing after the grace period", metadata: ["pool": "\(name)"])
-        }
+        if await signal.wait(timeout: Self.closeWait) { return 0 }
+        let closing = state.withLock { state in state.group.status(id)?.connections.count ?? 0 }
+        logger.warning("pool delete: connections still closing after the grace period", metadata: ["pool": "\(name)", "closing": "\(closing)"])
+        return closing
     }
 
     /// Borrows wait instead of being served; leases go on.
