@@ -134,4 +134,31 @@ struct FrozenServerTests {
         }
         #expect(gone, "backends of the deleted pool stayed after the server came back")
     }
+
+    @Test("SIGTERM while the server is frozen: the process exits within shutdown_grace plus 10 s")
+    func shutdownOfTheProcessKeepsItsBound() async throws {
+        let cluster = try await FaultTests.privateCluster()
+        defer { cluster.destroy() }
+        let service = try await WardenProcess.start(yaml: { port in
+            ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: cluster.conninfo(), extra: ["min": "2", "max": "3"]))
+                .replacing(#/port: \d+ \}/#, with: "port: \(port) }") + "\nshutdown_grace: 1s\n"
+        })
+        defer { service.killIfRunning() }
+        let lease = try await WardenProcess.request("POST", service.base + "/v1/pools/main/leases", key: ServiceHarness.appKey, body: "{}")
+        let token = try #require(lease.json["token"] as? String, "borrow: \(lease.status) \(lease.text)")
+        let inFlight = Task {
+            try? await WardenProcess.request("POST", service.base + "/v1/leases/\(token)/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT pg_sleep(60)"}"#)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let status = try await Self.frozen(cluster) { () async throws -> Int32 in
+            let began = ContinuousClock.now
+            let status = try await service.stop(signal: SIGTERM)
+            let took = Self.elapsed(since: began)
+            #expect(took < .seconds(1 + 10 + 3), "the service took \(took) to exit")
+            return status
+        }
+        inFlight.cancel()
+        let exitedCleanly = status & 0x7f == 0 && (status >> 8) & 0xff == 0
+        #expect(exitedCleanly || service.output.contains("shutdown"), "exit status \(status) with nothing logged:\n\(service.output)")
+    }
 }
