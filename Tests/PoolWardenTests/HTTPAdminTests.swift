@@ -61,6 +61,37 @@ struct HTTPAdminTests {
         #expect(try await server.wardenBackends(database: database) == 0)
     }
 
+    @Test("a pool's reset is set at creation and by PATCH, shown in status, and refused when misspelled")
+    func resetOverTheAPI() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase()
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo()))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let defaulted = try await api.send(.post, "/v1/pools", body: #"{"name": "d", "conninfo": "\#(server.conninfo(database: database))", "max": 1}"#)
+            #expect((defaulted["settings"] as? [String: Any])?["reset"] as? String == "discard_all")
+            let create = #"{"name": "r", "conninfo": "\#(server.conninfo(database: database))", "max": 1, "reset": "none", "reset_statement": "SET search_path = public"}"#
+            let created = try await api.send(.post, "/v1/pools", body: create)
+            #expect(created.status == 201, "\(created.text)")
+            #expect((created["settings"] as? [String: Any])?["reset"] as? String == "none")
+            #expect((created["settings"] as? [String: Any])?["reset_statement"] as? String == "SET search_path = public")
+            let wrong = try await api.send(.post, "/v1/pools", body: #"{"name": "w", "conninfo": "dbname=x", "reset": "rollback"}"#)
+            #expect(wrong.status == 400 && wrong.code == "invalid_request", "\(wrong.text)")
+
+            // With reset none, what one caller sets, the next sees; PATCH puts the reset back.
+            let first = try await api.borrow("r")
+            try await api.query(first, "SET application_name = 'left-behind'")
+            #expect(try await api.send(.delete, "/v1/leases/\(first)", key: ServiceHarness.appKey).status == 204)
+            let patched = try await api.send(.patch, "/v1/pools/r", body: #"{"reset": "discard_all", "reset_statement": ""}"#)
+            #expect((patched["settings"] as? [String: Any])?["reset"] as? String == "discard_all")
+            #expect((patched["settings"] as? [String: Any])?["reset_statement"] == nil)
+            let second = try await api.borrow("r")
+            try await api.query(second, "SET application_name = 'left-behind'")
+            #expect(try await api.send(.delete, "/v1/leases/\(second)", key: ServiceHarness.appKey).status == 204)
+            let shot = try await api.send(.post, "/v1/pools/r/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT current_setting('application_name')"}"#)
+            #expect((shot["rows"] as? [[Any]])?.first?.first as? String == "poolwarden:r", "\(shot.text)")
+        }
+    }
+
     @Test("resize down with leases out: surplus connections close as they come back")
     func resizeDown() async throws {
         let server = try await TestPostgres.server()
