@@ -65,9 +65,11 @@ struct FrozenServerTests {
             async let second = Runtime.error { try await registry.run(tokens[1], Runtime.alice, "SELECT 1", timeout: .milliseconds(3000)) }
             let released = ContinuousClock.now
             try await registry.release(token: idle, caller: Runtime.alice)
-            #expect(Self.elapsed(since: released) < .seconds(1), "a release waited on the frozen server")
+            let releaseTook = Self.elapsed(since: released)
+            #expect(releaseTook < .seconds(1), "a release waited on the frozen server")
             let (one, three) = await (first, second)
             let total = Self.elapsed(since: began)
+            print("FrozenServerTests: frozen server: release answered in \(releaseTook); statements with timeout 1 s and 3 s answered \(one?.code ?? "200") and \(three?.code ?? "200"), the last \(total) in")
             // The longest: 3 s of timeout, 3 s of grace for the cancel, 2 s for the backend to leave.
             #expect(total < .seconds(3 + 3 + 2 + 2), "statements held their callers \(total)")
             #expect(one != nil && three != nil, "a frozen server answered")
@@ -98,6 +100,7 @@ struct FrozenServerTests {
                     group.addTask { _ = await connection.cancel(timeout: .milliseconds(500)) }
                 }
             }
+            print("FrozenServerTests: 40 cancels to a frozen server let go in \(Self.elapsed(since: began)), cancel threads \(PGCanceller.threadsInFlight)")
             #expect(Self.elapsed(since: began) < .seconds(3), "cancels held their callers \(Self.elapsed(since: began))")
             #expect(PGCanceller.threadsInFlight <= PGCanceller.maxInFlight)
         }
@@ -120,6 +123,7 @@ struct FrozenServerTests {
             #expect(Self.elapsed(since: began) < PoolRegistry.closeWait + .seconds(2), "delete took \(Self.elapsed(since: began))")
             // Answered 202 over HTTP: the backends cannot have left a frozen server.
             #expect(closing > 0)
+            print("FrozenServerTests: frozen server: pool delete answered in \(Self.elapsed(since: began)) with \(closing) connections still closing")
             let stopped = ContinuousClock.now
             await registry.shutdown()
             #expect(Self.elapsed(since: stopped) < PoolRegistry.closeWait + .seconds(2), "shutdown took \(Self.elapsed(since: stopped))")
@@ -154,6 +158,7 @@ struct FrozenServerTests {
             let began = ContinuousClock.now
             let status = try await service.stop(signal: SIGTERM)
             let took = Self.elapsed(since: began)
+            print("FrozenServerTests: frozen server: SIGTERM to exit \(took) (shutdown_grace 1 s)")
             #expect(took < .seconds(1 + 10 + 3), "the service took \(took) to exit")
             return status
         }
