@@ -2,8 +2,11 @@ import ArgumentParser
 import Foundation
 
 /// Why a client subcommand failed, and the exit status scripts see for it: 2 when the service
-/// answered no, 3 when no usable answer came back.
+/// answered no, 3 when no usable answer came back, 4 when a COMMIT came back as ROLLBACK.
 enum CLIFailure: Error {
+    /// The server answered a COMMIT with ROLLBACK: the transaction had failed, nothing of it was
+    /// committed. A script under `set -e` must not go on as if it had.
+    case rolledBack
     /// The service answered with an error status; `answer` holds its body (normally a problem).
     case refused(ResponseRecorder.Answer, keyGiven: Bool)
     /// No answer arrived: connection refused, timeout, name resolution, a dropped connection.
@@ -15,6 +18,7 @@ enum CLIFailure: Error {
         switch self {
         case .refused: ExitCode(2)
         case .unreachable, .unusable: ExitCode(3)
+        case .rolledBack: ExitCode(4)
         }
     }
 
@@ -28,6 +32,8 @@ enum CLIFailure: Error {
     /// then PostgreSQL's fields when the service passed them on.
     var message: String {
         switch self {
+        case .rolledBack:
+            return "poolwarden: COMMIT answered ROLLBACK: the transaction had failed and nothing of it was committed"
         case .unreachable(let url, let reason):
             return "poolwarden: cannot reach PoolWarden at \(url.absoluteString): \(reason)"
         case .unusable(let url, let reason):

@@ -9,7 +9,8 @@ struct PoolWardenCommand: AsyncParsableCommand {
         discussion: """
             The client subcommands find the service at $POOLWARDEN_URL (default http://127.0.0.1:8080) and send \
             the caller key in $POOLWARDEN_KEY (--url and --api-key override). Exit status: 0 done, 1 usage error, \
-            2 the service said no (its problem code and detail on stderr), 3 the service could not be reached.
+            2 the service said no (its problem code and detail on stderr), 3 the service could not be reached, \
+            4 a COMMIT came back as ROLLBACK (query).
             """,
         subcommands: [
             ServeCommand.self, PingCommand.self,

@@ -13,7 +13,8 @@ struct QueryCommand: ClientCommand {
         discussion: """
             Parameters are positional: $1, $2, ... in the SQL. \(QueryParameter.help) \
             On a lease, BEGIN ... COMMIT span calls; a single shot runs in autocommit and rolls back anything left open. \
-            The result prints as a table with a row count; --json prints the service's result as it came.
+            The result prints as a table with a row count; --json prints the service's result as it came. \
+            A COMMIT that the server answers with ROLLBACK (the transaction had failed) exits 4.
             """
     )
 
@@ -59,5 +60,14 @@ struct QueryCommand: ClientCommand {
             result = try answer.body.json
         }
         session.emit(QueryResultTable.render(result))
+        if pool == nil, result.command == "ROLLBACK", Self.isCommit(rest.first ?? "") { throw CLIFailure.rolledBack }
+    }
+
+    /// COMMIT in any of PostgreSQL's spellings (END, COMMIT WORK, COMMIT TRANSACTION, a trailing
+    /// semicolon); not COMMIT PREPARED, whose answer is not ROLLBACK.
+    static func isCommit(_ sql: String) -> Bool {
+        let words = sql.lowercased().split { $0.isWhitespace || $0 == ";" }
+        guard let first = words.first, first == "commit" || first == "end" else { return false }
+        return words.dropFirst().allSatisfy { $0 == "work" || $0 == "transaction" }
     }
 }

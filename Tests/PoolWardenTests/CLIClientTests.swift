@@ -55,6 +55,18 @@ struct CLIClientTests {
             #expect(begin.stdout == "BEGIN\n")
             outputs.append(begin)
 
+            // A transaction that failed: its COMMIT comes back as ROLLBACK, and the script must stop.
+            let failed = try await Self.cli(["query", token, "SELECT 1/0"], port: port)
+            #expect(failed.status == 2)
+            let commit = try await Self.cli(["query", token, "commit;"], port: port)
+            #expect(commit.status == 4, "\(commit)")
+            #expect(commit.stdout == "ROLLBACK\n")
+            #expect(commit.stderr.hasPrefix("poolwarden: COMMIT answered ROLLBACK"), "\(commit)")
+            _ = try await Self.cli(["query", token, "BEGIN"], port: port)
+            let committed = try await Self.cli(["query", token, "END"], port: port)
+            #expect(committed.status == 0 && committed.stdout == "COMMIT\n", "\(committed)")
+            outputs += [failed, commit, committed]
+
             let single = try await Self.cli(["query", "--pool", "main", "--", "SELECT $1::int * 2 AS twice", "-21"], port: port)
             #expect(single.stdout == "twice\n  -42\n(1 row)\n", "\(single)")
 
