@@ -1,4 +1,5 @@
 import ArgumentParser
+import PoolWarden
 
 /// The `poolwarden` executable: the service (`serve`), a driver check (`ping`), and the client
 /// subcommands that talk to a running service. Started from `main.swift`.
@@ -12,6 +13,7 @@ struct PoolWardenCommand: AsyncParsableCommand {
             2 the service said no (its problem code and detail on stderr), 3 the service could not be reached, \
             4 a COMMIT came back as ROLLBACK (query).
             """,
+        version: poolWardenVersion,
         subcommands: [
             ServeCommand.self, PingCommand.self,
             StatusCommand.self, BorrowCommand.self, QueryCommand.self, ReleaseCommand.self, RenewCommand.self,

@@ -224,6 +224,12 @@ struct CLIClientTests {
         }
     }
 
+    @Test("--version prints the version the service reports")
+    func version() async throws {
+        let result = try await Self.cli(["--version"], port: nil)
+        #expect(result.status == 0 && result.stdout == "\(poolWardenVersion)\n", "\(result)")
+    }
+
     @Test("usage errors exit 1 before anything is sent")
     func usageErrors() async throws {
         let port = try TestCluster.freePort()

@@ -10,7 +10,10 @@ struct HTTPAdminTests {
         let server = try await TestPostgres.server()
         let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["min": "1"]))
         try await ServiceHarness.run(yaml: yaml) { api, _ in
-            #expect(try await api.send(.get, "/healthz", key: nil).status == 200)
+            let health = try await api.send(.get, "/healthz", key: nil)
+            #expect(health.status == 200)
+            #expect(health["version"] as? String == poolWardenVersion)
+            #expect(health.headers[.server] == "PoolWarden/\(poolWardenVersion)")
             var ready = try await api.send(.get, "/readyz", key: nil)
             for _ in 0..<50 where ready.status != 200 {
                 try await Task.sleep(for: .milliseconds(100))

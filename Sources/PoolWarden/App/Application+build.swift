@@ -44,7 +44,7 @@ public func buildApplication(
         server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangUpHandler()])),
         configuration: .init(
             address: .hostname(listen.host, port: listen.port),
-            serverName: "PoolWarden"
+            serverName: "PoolWarden/\(poolWardenVersion)"
         ),
         services: [PoolRegistryService(registry: registry)],
         logger: logger
