@@ -1,3 +1,4 @@
+import HTTPTypes
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,6 +62,20 @@ struct HTTPErrorTests {
             let route = try await api.send(.get, "/v1/nothing-here")
             #expect(route.status == 404)
             #expect(route.contentType == "application/problem+json")
+            // A known path with a method it does not take: 405 naming the ones it does.
+            for (method, path, allowed) in [
+                (HTTPRequest.Method.delete, "/v1/pools", "GET, POST"),
+                (.put, "/v1/leases/\(token)", "GET, DELETE"),
+                (.get, "/v1/pools/main/query", "POST"),
+            ] {
+                let wrong = try await api.send(method, path)
+                #expect(wrong.status == 405 && wrong.code == "method_not_allowed", "\(method) \(path): \(wrong.status) \(wrong.text)")
+                #expect(wrong.headers[.allow] == allowed, "\(method) \(path)")
+                #expect(!wrong.text.contains(token))
+            }
+            #expect(try await api.send(.get, "/v1/pools/main/nothing").status == 404)
+            let typo = try await api.send(.get, "/v1/leases/\(token)/nothing")
+            #expect(typo.status == 404 && !typo.text.contains(token), "\(typo.text)")
             let wrongType = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: "ttl_ms=5", headers: [.contentType: "text/plain"])
             #expect(wrongType.status == 415)
             let curlStyle = try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.appKey, body: #"{"ttl_ms": 5000}"#, headers: [.contentType: "application/x-www-form-urlencoded"])

@@ -55,6 +55,7 @@ enum Problem {
         case .poolExhausted(_, _, let seconds): fields[.retryAfter] = String(seconds)
         case .notReady, .shuttingDown: fields[.retryAfter] = "1"
         case .unauthorized: fields[.wwwAuthenticate] = "Bearer realm=\"poolwarden\""
+        case .methodNotAllowed(_, _, let allowed): fields[.allow] = allowed.joined(separator: ", ")
         default: break
         }
         return HTTPResponse(status: .init(code: error.status), headerFields: fields)
@@ -88,6 +89,7 @@ enum Problem {
         case .unsupportedMediaType: "Unsupported media type"
         case .notAcceptable: "Not acceptable"
         case .notFound: "Not found"
+        case .methodNotAllowed: "Method not allowed"
         case .notReady: "Not ready"
         case .shuttingDown: "Shutting down"
         case .internal: "Internal error"

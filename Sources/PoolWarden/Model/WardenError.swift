@@ -25,8 +25,10 @@ public enum WardenError: Error, Sendable, Equatable {
     case payloadTooLarge(limit: Int)
     case unsupportedMediaType(String)
     case notAcceptable(String)
-    /// No route matches the path and method.
+    /// No route matches the path.
     case notFound(String)
+    /// The path is the API's, the method is not one of its own.
+    case methodNotAllowed(method: String, path: String, allowed: [String])
     case notReady(String)
     case shuttingDown
     case `internal`(String)
@@ -52,6 +54,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .unsupportedMediaType: "unsupported_media_type"
         case .notAcceptable: "not_acceptable"
         case .notFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
         case .notReady: "not_ready"
         case .shuttingDown: "pool_exhausted"
         case .internal: "internal"
@@ -64,6 +67,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .unauthorized: 401
         case .forbidden: 403
         case .poolNotFound, .leaseNotFound, .notFound: 404
+        case .methodNotAllowed: 405
         case .notAcceptable: 406
         case .unsupportedMediaType: 415
         case .poolExists, .leaseBusy: 409
@@ -96,6 +100,8 @@ public enum WardenError: Error, Sendable, Equatable {
         case .statementTimeout(let limit): "the statement ran longer than \(limit.milliseconds) ms and was cancelled"
         case .payloadTooLarge(let limit): "the request body is larger than \(limit) bytes"
         case .unsupportedMediaType(let message), .notAcceptable(let message), .notFound(let message): message
+        case .methodNotAllowed(let method, let path, let allowed):
+            "\(method) is not a method of \(path); it takes \(allowed.joined(separator: ", "))"
         case .notReady(let message): message
         case .shuttingDown: "the service is shutting down"
         case .internal(let message): message
