@@ -39,16 +39,16 @@ struct CreatePoolCommand: ClientCommand {
     @Option(help: ArgumentHelp("How long a borrow waits by default (e.g. 5s).", valueName: "duration"))
     var borrowTimeout: DurationArgument?
 
-    @Option(help: ArgumentHelp("Replace a connection after this age (e.g. 30m; 0: never).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Replace a connection after this age (e.g. 30m; off or 0: never).", valueName: "duration"))
     var maxLifetime: DurationArgument?
 
-    @Option(help: ArgumentHelp("Close connections above --min idle this long (e.g. 5m; 0: never).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Close connections above --min idle this long (e.g. 5m; off or 0: never).", valueName: "duration"))
     var idleTimeout: DurationArgument?
 
     @Option(help: ArgumentHelp("Check a connection idle longer than this before handing it out (e.g. 30s).", valueName: "duration"))
     var healthCheckAfter: DurationArgument?
 
-    @Option(help: ArgumentHelp("Cancel statements running longer (e.g. 30s; 0: never).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Cancel statements running longer (e.g. 30s; off or 0: never).", valueName: "duration"))
     var statementTimeout: DurationArgument?
 
     @Option(help: ArgumentHelp("Share the connection budget of this servers: entry (host:port).", valueName: "host:port"))

@@ -1,12 +1,19 @@
 import ArgumentParser
+import Foundation
 import PoolWarden
 
 /// A duration on the command line, written as in the config file: `200ms`, `5s`, `10m`, `1h`,
-/// `1m30s`. The contract carries durations as integer milliseconds.
+/// `1m30s`, and `off`, spelled as the config spells a setting turned off. The contract carries
+/// durations as integer milliseconds, where 0 turns such a setting off, so `off` travels as 0
+/// (and the service refuses it where nothing can be turned off).
 struct DurationArgument: ExpressibleByArgument {
     let duration: Duration
 
     init?(argument: String) {
+        if argument.trimmingCharacters(in: .whitespaces).lowercased() == "off" {
+            duration = .zero
+            return
+        }
         guard let duration = ConfigDuration.parse(argument) else { return nil }
         self.duration = duration
     }

@@ -134,6 +134,19 @@ struct CLIClientTests {
             #expect(Self.row("extra", in: created.stdout)?.prefix(2) == ["extra", "running"])
             #expect(!created.stdout.contains("not-shown-secret"))
 
+            // A servers: entry that does not exist is refused, not ignored; off is the config's spelling.
+            let unknownServer = try await Self.cli(
+                ["create-pool", "other", "--conninfo", server.conninfo(database: database), "--server", "db9:5432"], port: port, key: admin
+            )
+            #expect(unknownServer.status == 2 && unknownServer.stderr.contains("no servers: entry db9:5432"), "\(unknownServer)")
+            let off = try await Self.cli(
+                ["create-pool", "other", "--conninfo", server.conninfo(database: database), "--max-lifetime", "off", "--idle-timeout", "0", "--json"],
+                port: port, key: admin
+            )
+            #expect(off.status == 0, "\(off)")
+            let offSettings = (try JSONSerialization.jsonObject(with: Data(off.stdout.utf8)) as? [String: Any])?["settings"] as? [String: Any]
+            #expect(offSettings?["max_lifetime_ms"] as? Int == 0 && offSettings?["idle_timeout_ms"] as? Int == 0, "\(off.stdout)")
+
             let resized = try await Self.cli(["resize", "extra", "--max", "5", "--max-per-caller", "1"], port: port, key: admin)
             #expect(resized.stdout.hasPrefix("resized extra: min 1, max 5, max per caller 1\n"), "\(resized)")
 

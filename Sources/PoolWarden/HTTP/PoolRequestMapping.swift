@@ -26,6 +26,7 @@ enum PoolRequestMapping {
         if let retry = request.connectRetry { settings.connectRetry = try connectRetry(retry) }
         if let tagging = request.applicationNameTagging { settings.applicationNameTagging = tagging }
         if let reset = request.reset { settings.reset = ResetMode(reset) }
+        if let server = request.server { settings.server = try RequestValidation.noNUL(server, field: "server", maxLength: 300) }
         if let statement = request.resetStatement { settings.resetStatement = try resetStatement(statement) }
         return settings
     }

@@ -32,6 +32,9 @@ public struct PoolSettings: Sendable, Equatable {
     public var reset: ResetMode = .discardAll
     /// A statement of the operator's run after the reset (after any ROLLBACK and `DISCARD ALL`).
     public var resetStatement: String?
+    /// The `servers:` entry (`host:port`) the pool counts against, when named at creation; nil:
+    /// the one its conninfo reaches, if any.
+    public var server: String?
     public var maxResultRows = 100_000
     public var maxResultBytes = 64 << 20
 

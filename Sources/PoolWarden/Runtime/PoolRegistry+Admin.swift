@@ -6,9 +6,10 @@ extension PoolRegistry {
     /// resolved (off the cooperative pool) to find the server budget it counts against.
     public func createPool(_ settings: PoolSettings) async throws(WardenError) -> PoolStatusView {
         let endpoints = await ServerAddress.resolveOffThread(settings.conninfo)
+        let named = await settings.server.asyncMap { await ServerAddress.resolveBudgetOffThread($0) }
         let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
             let now = ContinuousClock.now
-            let actions = try addPool(settings, endpoints: endpoints, to: &state, now: now)
+            let actions = try addPool(settings, endpoints: endpoints, named: named ?? nil, to: &state, now: now)
             var effects = RegistryEffects()
             apply(actions, to: &state, now: now, effects: &effects)
             return (try statusView(settings.name, state), effects)

@@ -146,15 +146,24 @@ public final class PoolRegistry: Sendable {
     }
 
     /// Adds a validated pool to PoolCore; returns its first actions.
+    /// `named`: the addresses of the `servers:` entry the request named, which must be one.
     func addPool(
         _ settings: PoolSettings,
         endpoints: Set<ServerAddress>?,
+        named: Set<ServerAddress>? = nil,
         to state: inout RegistryState,
         now: ContinuousClock.Instant
     ) throws(WardenError) -> PoolActions {
         try PoolSettingsRules.validate(settings)
         guard state.poolIDs[settings.name] == nil else { throw .poolExists(settings.name) }
-        let budget = state.servers.budget(for: endpoints)
+        var budget = state.servers.budget(for: endpoints)
+        if let server = settings.server {
+            guard let chosen = state.servers.first(where: { $0.label == server }) ?? state.servers.budget(for: named) else {
+                let known = state.servers.map(\.label).joined(separator: ", ")
+                throw .invalidRequest("no servers: entry \(server) (configured: \(known.isEmpty ? "none" : known))", field: "server")
+            }
+            budget = chosen
+        }
         let server = budget?.id
         let added: (pool: PoolID, actions: PoolActions)
         do {

@@ -82,6 +82,18 @@ struct ServerAddress: Hashable, Sendable {
         return found
     }
 
+    /// The addresses of a `host:port` (`[v6]:port`) as a request names a budget, resolved on a
+    /// thread of its own; nil when it is not of that form.
+    static func resolveBudgetOffThread(_ text: String) async -> Set<ServerAddress>? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: endpoints(ServerBudgetSettings(host: host, port: port, maxConnections: 1)))
+            }
+        }
+    }
+
     /// `endpoints(conninfo:)` on a thread of its own, for callers on the cooperative pool.
     static func resolveOffThread(_ conninfo: String) async -> Set<ServerAddress>? {
         await withCheckedContinuation { continuation in
