@@ -415,7 +415,7 @@ import TestPostgres
             var bad = Runtime.settings("q", server, database: database)
             bad.min = 5
             bad.max = 2
-            #expect(await Runtime.error { try await registry.createPool(bad) } == .invalidRequest("min must not exceed max", field: "min"))
+            #expect(await Runtime.error { try await registry.createPool(bad) } == .invalidRequest("min (5) must not be greater than max (2)", field: "min"))
             bad = Runtime.settings("bad name", server, database: database)
             guard case .invalidRequest(_, field: "name") = await Runtime.error({ try await registry.createPool(bad) }) else {
                 Issue.record("a pool name with a space should be refused")
@@ -426,6 +426,9 @@ import TestPostgres
             #expect(noMax == .invalidRequest("max must be at least 1", field: "max"))
             let noTTL = await Runtime.error { try await registry.updatePool("p", PoolPatch(leaseTTL: .zero)) }
             #expect(noTTL == .invalidRequest("lease_ttl_ms must be positive", field: "lease_ttl_ms"))
+            // The config file's rule, in its words: max_per_caller within 1...max.
+            let perCaller = await Runtime.error { try await registry.updatePool("p", PoolPatch(maxPerCaller: 50)) }
+            #expect(perCaller == .invalidRequest("max_per_caller must be between 1 and max (4), got 50", field: "max_per_caller"))
             #expect(await Runtime.error { try await registry.updatePool("nope", PoolPatch(max: 3)) } == .poolNotFound("nope"))
             #expect(await Runtime.error { try registry.pause("nope") } == .poolNotFound("nope"))
             #expect(await Runtime.error { try registry.resume("nope") } == .poolNotFound("nope"))

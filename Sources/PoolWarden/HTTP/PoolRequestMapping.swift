@@ -15,7 +15,7 @@ enum PoolRequestMapping {
             settings.maxPerCaller = try RequestValidation.integer(perCaller, field: "max_per_caller", minimum: 1, maximum: 10_000)
         }
         guard settings.min <= settings.max else {
-            throw .invalidRequest("min (\(settings.min)) must not exceed max (\(settings.max))", field: "min")
+            throw .invalidRequest("min (\(settings.min)) must not be greater than max (\(settings.max))", field: "min")
         }
         if let ms = request.leaseTtlMs { settings.leaseTTL = try RequestValidation.duration(ms, field: "lease_ttl_ms") }
         if let ms = request.borrowTimeoutMs { settings.borrowTimeout = try RequestValidation.duration(ms, field: "borrow_timeout_ms", allowZero: true, maximum: 300_000) }
@@ -39,7 +39,7 @@ enum PoolRequestMapping {
             try RequestValidation.integer(value, field: "max_per_caller", minimum: 1, maximum: 10_000)
         }
         if let min = patch.min, let max = patch.max, min > max {
-            throw .invalidRequest("min (\(min)) must not exceed max (\(max))", field: "min")
+            throw .invalidRequest("min (\(min)) must not be greater than max (\(max))", field: "min")
         }
         if let ms = request.leaseTtlMs { patch.leaseTTL = try RequestValidation.duration(ms, field: "lease_ttl_ms") }
         if let ms = request.borrowTimeoutMs { patch.borrowTimeout = try RequestValidation.duration(ms, field: "borrow_timeout_ms", allowZero: true, maximum: 300_000) }

@@ -75,7 +75,13 @@ public struct PoolPatch: Sendable, Equatable {
         var settings = settings
         if let min { settings.min = min }
         if let max { settings.max = max }
-        if let maxPerCaller { settings.maxPerCaller = maxPerCaller }
+        if let maxPerCaller {
+            settings.maxPerCaller = maxPerCaller
+        } else if let perCaller = settings.maxPerCaller, perCaller > settings.max {
+            // Shrinking below the caller limit it had lowers that limit with it: no caller could
+            // hold more than max anyway. One named above max is refused.
+            settings.maxPerCaller = settings.max
+        }
         if let leaseTTL { settings.leaseTTL = leaseTTL }
         if let borrowTimeout { settings.borrowTimeout = borrowTimeout }
         if let maxLifetime { settings.maxLifetime = maxLifetime }

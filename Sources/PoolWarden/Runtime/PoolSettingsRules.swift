@@ -7,6 +7,8 @@ enum PoolSettingsRules {
     static let maxWait: Duration = .seconds(5 * 60)
 
     /// Throws `invalidRequest` naming the first field (as the API spells it) that cannot be used.
+    /// The limits follow the config file's rules, in its words, so that a pool the file would
+    /// refuse cannot be made by `POST` or `PATCH` either.
     static func validate(_ settings: PoolSettings) throws(WardenError) {
         try validateName(settings.name)
         if case .failure(let error) = PGConninfo.parse(settings.conninfo) {
@@ -14,9 +16,13 @@ enum PoolSettingsRules {
         }
         try require(settings.max >= 1, "max must be at least 1", field: "max")
         try require(settings.min >= 0, "min must not be negative", field: "min")
-        try require(settings.min <= settings.max, "min must not exceed max", field: "min")
+        try require(settings.min <= settings.max, "min (\(settings.min)) must not be greater than max (\(settings.max))", field: "min")
         if let maxPerCaller = settings.maxPerCaller {
-            try require(maxPerCaller >= 1, "max_per_caller must be at least 1", field: "max_per_caller")
+            try require(
+                (1...settings.max).contains(maxPerCaller),
+                "max_per_caller must be between 1 and max (\(settings.max)), got \(maxPerCaller)",
+                field: "max_per_caller"
+            )
         }
         try positive(settings.leaseTTL, field: "lease_ttl_ms")
         try require(settings.borrowTimeout >= .zero, "borrow_timeout_ms must not be negative", field: "borrow_timeout_ms")
