@@ -46,6 +46,7 @@ extension PGConnection {
     /// NULL result). A statement-level failure (the server's error, a passed limit, an unsupported
     /// COPY) is the outcome; a connection-level one throws.
     func collect(limits: PGResultLimits) async throws -> (result: Result<PGQueryResult, PGError>, error: PGError?) {
+        defer { drainNotifications() }
         let streaming = limits != .unlimited
         var collector = ResultCollector(limits: limits)
         var serverError: PGError?
@@ -54,6 +55,7 @@ extension PGConnection {
             while PQisBusy(handle) == 1 {
                 try await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: serverError) }
+                drainNotifications()
             }
             guard let result = PQgetResult(handle) else { break }
             defer { PQclear(result) }
@@ -101,6 +103,7 @@ extension PGConnection {
             if status < 0 { throw failure(server: nil) }
             try await waitForSocket([.read, .write])
             if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
+            drainNotifications()
         }
     }
 
@@ -113,6 +116,7 @@ extension PGConnection {
             if length == 0 {
                 try await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
+                drainNotifications()
                 continue
             }
             return
