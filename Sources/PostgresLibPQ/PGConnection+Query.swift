@@ -123,8 +123,10 @@ extension PGConnection {
         }
     }
 
+    /// A refusal of the driver's own; feature_not_supported's SQLSTATE lets callers handle it by
+    /// code, as they handle the server's errors.
     private func unsupported(_ message: String, usable: Bool = true) -> PGError {
-        PGError(kind: .unsupported, message: message, connectionUsable: usable)
+        PGError(kind: .unsupported, message: message, sqlState: "0A000", connectionUsable: usable)
     }
 
     /// The error for a call that failed at the connection level, keeping what the server said
