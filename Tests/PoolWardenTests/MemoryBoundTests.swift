@@ -20,7 +20,7 @@ struct MemoryBoundTests {
         "SELECT count(pg_notify('\(channel)', repeat('a', 7900) || g)) FROM generate_series(1, 20000) g"
     }
 
-    @Test("a NOTIFY flood to a listening session, through single shots and a lease, is drained: peak growth stays under 64 MiB over 4 rounds (640 MB of notifications)")
+    @Test("a NOTIFY flood to a listening session, through single shots and a lease, is drained: each round of 160 MB of notifications grows the peak by tens of MiB at most")
     func notifyFlood() async throws {
         let server = try await TestPostgres.server()
         let database = try await server.createDatabase(prefix: "mem")
@@ -28,26 +28,34 @@ struct MemoryBoundTests {
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             #expect(try await api.send(.post, "/v1/pools/p/query", key: ServiceHarness.appKey, body: Self.statement("SELECT 1")).status == 200)
             let discarded = PGConnection.notificationsDiscarded
-            ProcessMemory.resetPeak()
-            let before = ProcessMemory.resident
+            let start = ProcessMemory.resident
+            /// Runs one round and returns how far it raised the peak over what was resident before.
+            func round(_ body: () async throws -> APIClient.Answer) async throws -> Int {
+                ProcessMemory.resetPeak()
+                let before = ProcessMemory.resident
+                let answer = try await body()
+                #expect(answer.status == 200, "\(answer.text)")
+                return ProcessMemory.peak - before
+            }
+            var growths: [Int] = []
             // LISTEN and the flood in one single shot: whatever the pool resets between shots.
             let shot = "DO $$ BEGIN LISTEN shot; PERFORM " + Self.flood("shot").dropFirst("SELECT ".count) + "; END $$"
             for _ in 0..<2 {
-                let answer = try await api.send(.post, "/v1/pools/p/query", key: ServiceHarness.appKey, body: Self.statement(shot))
-                #expect(answer.status == 200, "\(answer.text)")
+                growths.append(try await round { try await api.send(.post, "/v1/pools/p/query", key: ServiceHarness.appKey, body: Self.statement(shot)) })
             }
             let token = try await api.borrow("p")
             #expect(try await api.query(token, "LISTEN leased").status == 200)
             for _ in 0..<2 {
-                let answer = try await api.query(token, Self.flood("leased"))
-                #expect(answer.status == 200, "\(answer.text)")
+                growths.append(try await round { try await api.query(token, Self.flood("leased")) })
             }
             #expect(try await api.query(token, "SELECT 1").status == 200, "the lease is still usable")
-            let growth = ProcessMemory.peak - before
-            let retained = ProcessMemory.resident - before
+            let retained = ProcessMemory.resident - start
+            print("notify flood: peak growth per round \(growths.map { $0 / Self.mebibyte }) MiB, retained after all \(retained / Self.mebibyte) MiB")
             #expect(PGConnection.notificationsDiscarded - discarded >= 80_000, "the notifications were delivered and dropped")
-            #expect(growth < 64 * Self.mebibyte, "peak grew by \(growth / Self.mebibyte) MiB")
-            print("notify flood: peak growth \(growth / Self.mebibyte) MiB, retained \(retained / Self.mebibyte) MiB")
+            // Kept notifications raised every round's peak by 160 MB or more; other suites running
+            // meanwhile may raise one round's, not all of them.
+            #expect(growths.min()! < 32 * Self.mebibyte, "\(growths)")
+            #expect(growths.max()! < 128 * Self.mebibyte, "\(growths)")
             let metrics = try await api.send(.get, "/metrics", key: nil)
             #expect(metrics.text.contains("# HELP poolwarden_notifications_discarded_total"))
             let line = metrics.text.split(separator: "\n").first { $0.hasPrefix("poolwarden_notifications_discarded_total ") }
