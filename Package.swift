@@ -97,6 +97,7 @@ let package = Package(
         .testTarget(
             name: "PoolWardenTests",
             dependencies: [
+                "PoolCore",
                 "PoolWarden",
                 "TestPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,5 +1,5 @@
 /// The state of one connection as the status rows show it.
-public enum ConnectionState: String, Hashable, Sendable {
+public enum ConnectionState: String, Hashable, Sendable, CaseIterable {
     /// A connect attempt is in flight.
     case opening
     /// A connect attempt failed; the next one waits for its backoff timer.

@@ -12,6 +12,8 @@ extension PoolGroup {
         self.pools[pool].slots[slot].lastUsedAt = now
         self.pools[pool].slots[slot].probe = false
         self.pools[pool].consecutiveFailures = 0
+        // The last error describes the server as it was; a connect that worked supersedes it.
+        self.pools[pool].lastError = nil
         let recovered = self.pools[pool].degraded
         if recovered {
             self.pools[pool].degraded = false

@@ -39,12 +39,15 @@ public struct PGConnectOptions: Sendable {
         return pairs
     }
 
-    /// Text that must never be shown: the separate password and one embedded in the conninfo.
+    /// Text that must never be shown: the separate password, and the value of every secret
+    /// keyword (`password`, `sslpassword`, ...) in the conninfo or the parameters.
     var secrets: [String] {
         var secrets: [String] = []
         if let password { secrets.append(password) }
-        if let embedded = PGConninfo.password(in: conninfo) { secrets.append(embedded) }
-        if let explicit = parameters["password"] { secrets.append(explicit) }
+        secrets += PGConninfo.secretValues(in: conninfo)
+        for keyword in PGConninfo.secretKeywords.sorted() {
+            if let explicit = parameters[keyword], !explicit.isEmpty { secrets.append(explicit) }
+        }
         return secrets
     }
 }

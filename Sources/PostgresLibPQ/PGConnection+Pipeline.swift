@@ -62,6 +62,7 @@ extension PGConnection {
             while PQisBusy(handle) == 1 {
                 try await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
+                drainNotifications()
             }
             guard let result = PQgetResult(handle) else {
                 if PQstatus(handle) == CONNECTION_BAD { throw failure(server: nil) }

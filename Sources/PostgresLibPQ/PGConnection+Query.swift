@@ -46,6 +46,7 @@ extension PGConnection {
     /// NULL result). A statement-level failure (the server's error, a passed limit, an unsupported
     /// COPY) is the outcome; a connection-level one throws.
     func collect(limits: PGResultLimits) async throws -> (result: Result<PGQueryResult, PGError>, error: PGError?) {
+        defer { drainNotifications() }
         let streaming = limits != .unlimited
         var collector = ResultCollector(limits: limits)
         var serverError: PGError?
@@ -54,6 +55,7 @@ extension PGConnection {
             while PQisBusy(handle) == 1 {
                 try await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: serverError) }
+                drainNotifications()
             }
             guard let result = PQgetResult(handle) else { break }
             defer { PQclear(result) }
@@ -101,6 +103,7 @@ extension PGConnection {
             if status < 0 { throw failure(server: nil) }
             try await waitForSocket([.read, .write])
             if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
+            drainNotifications()
         }
     }
 
@@ -113,14 +116,17 @@ extension PGConnection {
             if length == 0 {
                 try await waitForSocket(.read)
                 if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
+                drainNotifications()
                 continue
             }
             return
         }
     }
 
+    /// A refusal of the driver's own; feature_not_supported's SQLSTATE lets callers handle it by
+    /// code, as they handle the server's errors.
     private func unsupported(_ message: String, usable: Bool = true) -> PGError {
-        PGError(kind: .unsupported, message: message, connectionUsable: usable)
+        PGError(kind: .unsupported, message: message, sqlState: "0A000", connectionUsable: usable)
     }
 
     /// The error for a call that failed at the connection level, keeping what the server said

@@ -254,6 +254,7 @@ public final class PGConnection: @unchecked Sendable {
             // connection bad itself on the end or the error, so that whoever holds it next sees
             // it broken too.
             guard PQconsumeInput(handle) == 1, peeked > 0 else { return false }
+            drainNotifications()
         }
         return PQstatus(handle) == CONNECTION_OK
     }

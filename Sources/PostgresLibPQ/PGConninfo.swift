@@ -36,6 +36,29 @@ public enum PGConninfo {
         guard case .success(let values) = parse(conninfo) else { return nil }
         return values["password"]
     }
+
+    /// The keywords whose values libpq itself never shows (`dispchar` `*` in `PQconndefaults`):
+    /// `password` and `sslpassword`, and whatever a newer libpq adds. `password` stays in even if
+    /// libpq cannot be asked.
+    public static let secretKeywords: Set<String> = {
+        var keywords: Set<String> = ["password", "sslpassword"]
+        guard let options = PQconndefaults() else { return keywords }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let dispchar = option.pointee.dispchar, dispchar.pointee == CChar(UInt8(ascii: "*")) {
+                keywords.insert(String(cString: keyword))
+            }
+            option += 1
+        }
+        return keywords
+    }()
+
+    /// The values of the secret keywords a conninfo carries, as libpq reads them.
+    public static func secretValues(in conninfo: String) -> [String] {
+        guard case .success(let values) = parse(conninfo) else { return [] }
+        return secretKeywords.sorted().compactMap { values[$0] }.filter { !$0.isEmpty }
+    }
 }
 
 extension String {

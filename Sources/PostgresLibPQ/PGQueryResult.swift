@@ -33,7 +33,9 @@ public struct PGQueryResult: Sendable, Hashable {
 /// fails with `.resultTooLarge` while the connection stays usable.
 public struct PGResultLimits: Sendable, Hashable {
     public var maxRows: Int
-    /// Sum of the text lengths of all values.
+    /// What the decoded result may hold in memory: each value's text plus its slot (24 bytes,
+    /// NULL and empty values included) and, past 15 bytes, a string's heap header (48); each row
+    /// 64; each column's description. See `PGResultCost`.
     public var maxBytes: Int
 
     public init(maxRows: Int = .max, maxBytes: Int = .max) {

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Removes secrets from text that libpq or a user produced: the given passwords, the password of a
-/// `postgresql://user:password@host` URI, and the value of `password=` in a key/value conninfo.
+/// Removes secrets from text that libpq or a user produced: the given secrets, the value of every
+/// conninfo keyword libpq marks secret (`password=`, `sslpassword=`, ...) in key/value form or in a
+/// URI's query, and the password of a `postgresql://user:password@host` URI.
 public enum PGRedaction {
     public static let mask = "***"
 
@@ -10,23 +11,30 @@ public enum PGRedaction {
         for secret in secrets where !secret.isEmpty {
             result = result.replacingAll(secret, with: mask)
         }
-        result = redactKeywordPasswords(result)
-        result = redactURIPasswords(result)
+        result = redactKeywordValues(result)
+        result = redactURIs(result)
         return result
     }
 
-    /// `password = 'it''s'` or `password=plain`: libpq's quoting rules for conninfo values.
-    private static func redactKeywordPasswords(_ text: String) -> String {
+    /// A conninfo as it may be shown: `redact` plus every secret value libpq itself reads from it,
+    /// which catches what text rules cannot see (a URI password holding a space, say).
+    public static func redact(conninfo: String, secrets: [String] = []) -> String {
+        redact(conninfo, secrets: secrets + PGConninfo.secretValues(in: conninfo))
+    }
+
+    /// The secret keywords, longest first so that none hides a longer one.
+    private static let keywords: [[Character]] = PGConninfo.secretKeywords.sorted { $0.count > $1.count }.map(Array.init)
+
+    /// `password = 'it''s'` or `sslpassword=plain`: libpq's quoting rules for conninfo values.
+    private static func redactKeywordValues(_ text: String) -> String {
         let chars = Array(text)
         var out: [Character] = []
         out.reserveCapacity(chars.count)
-        let keyword = Array("password")
         var i = 0
         while i < chars.count {
-            let matchesKeyword = i + keyword.count <= chars.count
-                && zip(chars[i..<(i + keyword.count)], keyword).allSatisfy { $0.lowercased() == String($1) }
-                && (i == 0 || !(chars[i - 1].isLetter || chars[i - 1] == "_"))
-            guard matchesKeyword else {
+            let atWordStart = i == 0 || !(chars[i - 1].isLetter || chars[i - 1].isNumber || chars[i - 1] == "_")
+            let keyword = atWordStart ? keywords.first { matches($0, in: chars, at: i) } : nil
+            guard let keyword else {
                 out.append(chars[i])
                 i += 1
                 continue
@@ -58,23 +66,48 @@ public enum PGRedaction {
         return String(out)
     }
 
-    /// `scheme://user:secret@host` → `scheme://user:***@host`.
-    private static func redactURIPasswords(_ text: String) -> String {
+    private static func matches(_ keyword: [Character], in chars: [Character], at start: Int) -> Bool {
+        guard start + keyword.count <= chars.count else { return false }
+        for (offset, expected) in keyword.enumerated() where chars[start + offset].lowercased() != String(expected) {
+            return false
+        }
+        return true
+    }
+
+    /// In each `scheme://user:secret@host/db?sslpassword=secret` of the text: the userinfo's
+    /// password, and the values of secret keywords in the query, even percent-encoded ones.
+    private static func redactURIs(_ text: String) -> String {
         var result = ""
         var rest = Substring(text)
         while let schemeEnd = rest.range(of: "://") {
             result += rest[..<schemeEnd.upperBound]
             rest = rest[schemeEnd.upperBound...]
-            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0.isWhitespace || $0 == "\"" }) ?? rest.endIndex
-            let authority = rest[..<authorityEnd]
-            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
-                result += authority[...colon]
-                result += mask
-                result += authority[at...]
-            } else {
-                result += authority
+            let uriEnd = rest.firstIndex(where: { $0.isWhitespace || $0 == "\"" }) ?? rest.endIndex
+            var uri = rest[..<uriEnd]
+            rest = rest[uriEnd...]
+            // libpq takes everything before the first `@` or `/` as the userinfo, `?` included.
+            if let userinfoEnd = uri.firstIndex(where: { $0 == "@" || $0 == "/" }), uri[userinfoEnd] == "@" {
+                let userinfo = uri[..<userinfoEnd]
+                if let colon = userinfo.firstIndex(of: ":") {
+                    result += userinfo[...colon]
+                    result += mask
+                } else {
+                    result += userinfo
+                }
+                uri = uri[userinfoEnd...]
             }
-            rest = rest[authorityEnd...]
+            guard let question = uri.firstIndex(of: "?") else {
+                result += uri
+                continue
+            }
+            result += uri[...question]
+            let parameters = uri[uri.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false)
+            result += parameters.map { parameter -> String in
+                guard let equals = parameter.firstIndex(of: "=") else { return String(parameter) }
+                let key = parameter[..<equals]
+                let decoded = (key.removingPercentEncoding ?? String(key)).lowercased()
+                return PGConninfo.secretKeywords.contains(decoded) ? key + "=" + mask : String(parameter)
+            }.joined(separator: "&")
         }
         return result + rest
     }

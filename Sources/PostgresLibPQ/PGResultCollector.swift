@@ -1,6 +1,7 @@
 import CLibPQ
 
-/// Builds a result from the PGresults of one statement, enforcing the limits as rows arrive.
+/// Builds a result from the PGresults of one statement, enforcing the limits as rows arrive;
+/// `bytes` is what the result holds in memory as `PGResultCost` counts it.
 struct ResultCollector {
     let limits: PGResultLimits
     var columns: [PGColumn] = []
@@ -21,24 +22,33 @@ struct ResultCollector {
         let rowTotal = Int(PQntuples(result))
         if !exceeded {
             let fieldCount = columns.count
-            rows.reserveCapacity(rows.count + rowTotal)
+            // Single-row mode delivers one row at a time: reserving one more each time would
+            // reallocate the array on every row, where appending grows it geometrically.
+            if rowTotal > 1 { rows.reserveCapacity(rows.count + rowTotal) }
             for row in 0..<rowTotal {
                 guard rows.count < limits.maxRows else {
                     exceeded = true
                     break
                 }
+                bytes += PGResultCost.row
                 var values: [JSONValue] = []
                 values.reserveCapacity(fieldCount)
                 for column in 0..<fieldCount {
                     let r = Int32(row), c = Int32(column)
                     if PQgetisnull(result, r, c) == 1 {
+                        bytes += PGResultCost.value
                         values.append(.null)
-                        continue
+                    } else {
+                        // Counted before decoding, so that a value past the limit is never copied.
+                        let length = Int(PQgetlength(result, r, c))
+                        bytes += PGResultCost.text(length)
+                        guard bytes <= limits.maxBytes else { break }
+                        let start = UnsafeRawPointer(PQgetvalue(result, r, c)!).assumingMemoryBound(to: UInt8.self)
+                        let value = PGValueDecoder.decode(UnsafeBufferPointer(start: start, count: length), rule: rules[column])
+                        if rules[column] == .json { bytes += max(0, PGResultCost.tree(value) - PGResultCost.string(length)) }
+                        values.append(value)
                     }
-                    let length = Int(PQgetlength(result, r, c))
-                    bytes += length
-                    let start = UnsafeRawPointer(PQgetvalue(result, r, c)!).assumingMemoryBound(to: UInt8.self)
-                    values.append(PGValueDecoder.decode(UnsafeBufferPointer(start: start, count: length), rule: rules[column]))
+                    if bytes > limits.maxBytes { break }
                 }
                 if bytes > limits.maxBytes {
                     exceeded = true
@@ -58,9 +68,12 @@ struct ResultCollector {
         for column in 0..<fieldCount {
             let oid = UInt32(PQftype(result, Int32(column)))
             let name = PQfname(result, Int32(column)).map { String(cString: $0) } ?? "?column?"
-            columns.append(PGColumn(name: name, typeOID: oid, typeName: PGTypeNames.name(of: oid)))
+            let typeName = PGTypeNames.name(of: oid)
+            columns.append(PGColumn(name: name, typeOID: oid, typeName: typeName))
             rules.append(PGValueDecoder.rule(for: oid))
+            bytes += PGResultCost.column(nameLength: name.utf8.count, typeNameLength: typeName.utf8.count)
         }
+        if bytes > limits.maxBytes { exceeded = true }
     }
 
     mutating func finish(_ result: OpaquePointer) {
@@ -79,7 +92,7 @@ struct ResultCollector {
     var tooLargeError: PGError {
         var limit: [String] = []
         if limits.maxRows != .max { limit.append("\(limits.maxRows) rows") }
-        if limits.maxBytes != .max { limit.append("\(limits.maxBytes) bytes") }
+        if limits.maxBytes != .max { limit.append("\(limits.maxBytes) bytes in memory") }
         return PGError(
             kind: .resultTooLarge,
             message: "the result is larger than the limit of \(limit.joined(separator: " or "))",

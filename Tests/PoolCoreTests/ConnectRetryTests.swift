@@ -38,13 +38,14 @@ import Testing
         let secondDelay = try #require(second.scheduled.first?.delay)
         #expect(secondDelay <= .milliseconds(200))
         h.advance(by: secondDelay)
+        #expect(h.status(pool).lastError == "connection refused")
 
         let served = h.opened(id)
         #expect(served.grant(of: request)?.connectionID == id)
         let totals = h.status(pool).totals
         #expect(totals.connectAttempts == 3)
         #expect(totals.connectFailures == 2)
-        #expect(h.status(pool).lastError == "connection refused")
+        #expect(h.status(pool).lastError == nil, "a connect that worked clears the last error")
     }
 
     @Test func aRetryNobodyNeedsAnyMoreIsDropped() throws {

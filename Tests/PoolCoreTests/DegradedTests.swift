@@ -97,6 +97,7 @@ import Testing
         let secondProbe = h.advance(by: .seconds(10))
         let recovered = h.openAll(secondProbe)
         #expect(h.status(pool).state == .running)
+        #expect(h.status(pool).lastError == nil, "the error of the outage is not shown once it is over")
         #expect(recovered.opens.count == 1, "min is refilled after recovery")
         #expect(h.status(pool).counts.open == 2)
         #expect(h.status(pool).consecutiveConnectFailures == 0)

@@ -249,10 +249,12 @@ struct PGConnectionTests {
         defer { connection.close() }
         let out = try await #require(throws: PGError.self) { try await connection.query("COPY (SELECT g FROM generate_series(1, 1000) g) TO STDOUT") }
         #expect(out.kind == .unsupported)
+        #expect(out.sqlState == "0A000", "feature_not_supported, as for the server's own refusals")
         #expect(try await connection.query("SELECT 8").rows == [[.int(8)]])
         _ = try await connection.query("CREATE TEMP TABLE c (id int)")
         let into = try await #require(throws: PGError.self) { try await connection.query("COPY c FROM STDIN") }
         #expect(into.kind == .unsupported)
+        #expect(into.sqlState == "0A000")
         #expect(try await connection.query("SELECT count(*) FROM c").rows == [[.int(0)]])
     }
 

@@ -26,7 +26,7 @@ extension Components.Schemas.PoolStatus {
                 .init(
                     id: connection.id,
                     backendPid: connection.backendPID.map(Int.init),
-                    state: Components.Schemas.ConnectionState(rawValue: connection.state) ?? .idle,
+                    state: .init(connectionState: connection.state),
                     ageMs: Int(connection.age.milliseconds),
                     idleMs: Int(connection.idle.milliseconds),
                     caller: connection.caller,
@@ -61,6 +61,15 @@ extension Components.Schemas.PoolSettings {
             reset: settings.reset == .discardAll ? .discardAll : Components.Schemas.ResetMode.none,
             resetStatement: settings.resetStatement
         )
+    }
+}
+
+extension Components.Schemas.ConnectionState {
+    /// Every state PoolCore shows has its wire name (`ConnectionStateWireTests`); should one ever be
+    /// missing, `opening` is the least wrong, since every state but `idle` counts against `max`
+    /// and is not available for hand-out.
+    init(connectionState: String) {
+        self = Self(rawValue: connectionState) ?? .opening
     }
 }
 

@@ -44,9 +44,9 @@ public struct PoolSettings: Sendable, Equatable {
         self.password = password
     }
 
-    /// The conninfo with any password masked, fit for status and logs.
+    /// The conninfo with every secret (password, sslpassword, ...) masked, fit for status and logs.
     public var redactedConninfo: String {
-        PGRedaction.redact(conninfo, secrets: password.map { [$0] } ?? [])
+        PGRedaction.redact(conninfo: conninfo, secrets: password.map { [$0] } ?? [])
     }
 }
 

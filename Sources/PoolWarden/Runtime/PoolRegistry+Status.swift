@@ -114,6 +114,6 @@ extension PoolRegistry {
     }
 
     private func redacted(_ message: String, _ settings: PoolSettings) -> String {
-        PGRedaction.redact(message, secrets: settings.password.map { [$0] } ?? [])
+        PGRedaction.redact(message, secrets: (settings.password.map { [$0] } ?? []) + PGConninfo.secretValues(in: settings.conninfo))
     }
 }
