@@ -26,10 +26,14 @@ struct QueryCommand: ClientCommand {
     @Option(help: ArgumentHelp("Cancel the statement after this long (e.g. 30s). Default: the pool's statement timeout.", valueName: "duration"))
     var timeout: DurationArgument?
 
+    @Option(help: ArgumentHelp("With --pool: wait this long for a connection (e.g. 2s; 0: not at all). Default: the pool's borrow timeout.", valueName: "duration"))
+    var wait: DurationArgument?
+
     @Argument(help: ArgumentHelp("The lease token (unless --pool), then the SQL, then its parameters.", valueName: "token|sql|param"))
     var words: [String] = []
 
     func validate() throws {
+        if wait != nil, pool == nil { throw ValidationError("--wait goes with --pool: a lease already holds its connection") }
         let needed = pool == nil ? 2 : 1
         guard words.count >= needed else {
             throw ValidationError(pool == nil ? "give a lease TOKEN and the SQL (or --pool POOL and the SQL)" : "give the SQL to run")
@@ -37,8 +41,8 @@ struct QueryCommand: ClientCommand {
     }
 
     var requestTimeout: Duration {
-        guard let timeout else { return APISession.defaultTimeout }
-        return max(APISession.defaultTimeout, timeout.duration + .seconds(30))
+        let asked = (timeout?.duration ?? .zero) + (wait?.duration ?? .zero)
+        return max(APISession.defaultTimeout, asked + .seconds(30))
     }
 
     func run(with session: APISession) async throws {
@@ -46,7 +50,8 @@ struct QueryCommand: ClientCommand {
         let request = Components.Schemas.QueryRequest(
             sql: rest.first ?? "",
             params: rest.dropFirst().map(QueryParameter.value),
-            timeoutMs: timeout?.milliseconds
+            timeoutMs: timeout?.milliseconds,
+            waitMs: wait?.milliseconds
         )
         let result: Components.Schemas.QueryResult
         if let pool {

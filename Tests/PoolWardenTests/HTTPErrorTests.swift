@@ -88,6 +88,27 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("a single shot waits its own wait_ms, not the pool's whole borrow_timeout; a lease refuses wait_ms")
+    func singleShotWait() async throws {
+        let server = try await TestPostgres.server()
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "1", "borrow_timeout": "20s"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let holder = try await api.borrow("main", key: ServiceHarness.otherKey)
+            let began = ContinuousClock.now
+            let shot = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1", "wait_ms": 300}"#)
+            #expect(shot.status == 503 && shot.code == "pool_exhausted", "\(shot.text)")
+            #expect(ContinuousClock.now - began < .seconds(10), "the single shot waited the pool's borrow_timeout")
+            let onLease = try await api.send(.post, "/v1/leases/\(holder)/query", key: ServiceHarness.otherKey, body: #"{"sql": "SELECT 1", "wait_ms": 300}"#)
+            #expect(onLease.status == 400 && onLease["field"] as? String == "wait_ms", "\(onLease.text)")
+            let cli = try await CLIClientTests.cli(["query", "--pool", "main", "--wait", "200ms", "SELECT 1"], port: api.client.port)
+            #expect(cli.status == 2 && cli.stderr.hasPrefix("poolwarden: pool_exhausted"), "\(cli)")
+            try await api.send(.delete, "/v1/leases/\(holder)", key: ServiceHarness.otherKey)
+            // The released connection is reset before it serves again: a short wait covers it.
+            let served = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1", "wait_ms": 5000}"#)
+            #expect(served.status == 200, "\(served.text)")
+        }
+    }
+
     @Test("quota, exhaustion, connect failure, result size and statement timeout")
     func poolLimits() async throws {
         let server = try await TestPostgres.server()

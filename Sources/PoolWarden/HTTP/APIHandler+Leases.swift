@@ -46,6 +46,9 @@ extension APIHandler {
         let caller = try RequestCaller.require()
         guard case .json(let request) = input.body else { throw WardenError.invalidRequest("a JSON body with sql is required") }
         let statement = try RequestValidation.statement(request)
+        guard statement.wait == nil else {
+            throw WardenError.invalidRequest("wait_ms is for single shots: a lease already holds its connection", field: "wait_ms")
+        }
         let started = ContinuousClock.now
         let result = try await registry.query(
             token: input.path.token, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout
@@ -60,7 +63,7 @@ extension APIHandler {
         let started = ContinuousClock.now
         let result = try await registry.queryOnce(
             pool: input.path.pool, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout,
-            hangUp: ClientHangUp.current
+            wait: statement.wait, hangUp: ClientHangUp.current
         )
         return .ok(.init(body: .json(try .init(result, elapsed: started.duration(to: .now)))))
     }

@@ -58,6 +58,8 @@ enum RequestValidation {
         var sql: String
         var parameters: [String?]
         var timeout: Duration?
+        /// Single shots: how long to wait for a connection.
+        var wait: Duration?
     }
 
     static func statement(_ request: Components.Schemas.QueryRequest) throws(WardenError) -> Statement {
@@ -71,7 +73,10 @@ enum RequestValidation {
             parameters.append(try parameter(param, field: "params[\(index)]"))
         }
         let timeout = try request.timeoutMs.map { (ms: Int) throws(WardenError) -> Duration in try duration(ms, field: "timeout_ms") }
-        return Statement(sql: sql, parameters: parameters, timeout: timeout)
+        let wait = try request.waitMs.map { (ms: Int) throws(WardenError) -> Duration in
+            try duration(ms, field: "wait_ms", allowZero: true, maximum: 300_000)
+        }
+        return Statement(sql: sql, parameters: parameters, timeout: timeout, wait: wait)
     }
 
     /// A JSON scalar as PostgreSQL's text input: strings as they are, numbers as JSON spells

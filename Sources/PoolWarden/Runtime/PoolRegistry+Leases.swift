@@ -91,7 +91,7 @@ extension PoolRegistry {
         return try finishStatement(token: token, entry: entry, result: result, timedOut: timedOut, limit: limit, pristine: pristine)
     }
 
-    /// Borrows with the pool's `borrow_timeout`, runs one statement, and releases (rolling back
+    /// Borrows (waiting up to `wait`, else the pool's `borrow_timeout`), runs one statement, and releases (rolling back
     /// whatever the statement left open).
     ///
     /// A connection that died while it sat idle (a server restart, `pg_terminate_backend`) is
@@ -104,9 +104,10 @@ extension PoolRegistry {
         caller: CallerIdentity,
         sql: String,
         parameters: [String?],
-        timeout: Duration?
+        timeout: Duration?,
+        wait: Duration? = nil
     ) async throws(WardenError) -> PGQueryResult {
-        try await queryOnce(pool: pool, caller: caller, sql: sql, parameters: parameters, timeout: timeout, hangUp: nil)
+        try await queryOnce(pool: pool, caller: caller, sql: sql, parameters: parameters, timeout: timeout, wait: wait, hangUp: nil)
     }
 
     func queryOnce(
@@ -115,10 +116,11 @@ extension PoolRegistry {
         sql: String,
         parameters: [String?],
         timeout: Duration?,
+        wait: Duration?,
         hangUp: ClientHangUp?
     ) async throws(WardenError) -> PGQueryResult {
         if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
-        var wait: Duration?
+        var wait = wait
         // Each dead connection found is closed and replaced, so the loop ends; the cap guards
         // against a probe that fails without the connection being seen broken.
         var attempt = 0
