@@ -26,6 +26,25 @@ extension PoolGroup {
         return actions
     }
 
+    /// An operator takes one lease away from its holder (revoke by token prefix). The connection
+    /// comes back as at a release, by what the runtime knows of it (`disposition`).
+    @inlinable
+    public mutating func revoke(_ lease: LeaseID, _ disposition: ReleaseDisposition, now: Instant) -> PoolActions {
+        var actions = PoolActions()
+        guard let (pool, slot) = self.leaseSlot(lease) else { return actions }
+        let now = self.ticks(now)
+        self.revokeLease(pool, slot, .revoked, into: &actions)
+        self.pools[pool].slots[slot].lastUsedAt = now
+        switch disposition {
+        case .clean, .needsReset:
+            self.resetOrClose(pool, slot, now: now, into: &actions)
+        case .broken:
+            self.closeSlot(pool, slot, .broken, into: &actions)
+            self.provision(pool, now: now, into: &actions)
+        }
+        return actions
+    }
+
     /// The runtime reports use of a lease: a statement starts (`running: true`) or ends
     /// (`running: false`). A lease never expires while a statement runs; otherwise it expires `ttl`
     /// after its last use. Returns how long until it expires, or nil when the lease is gone.

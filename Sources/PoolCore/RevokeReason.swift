@@ -8,4 +8,6 @@ public enum RevokeReason: Hashable, Sendable {
     case deleted
     /// The group shut down. Counted in `revoked`.
     case shutdown
+    /// An operator revoked this one lease. Counted in `revoked`.
+    case revoked
 }

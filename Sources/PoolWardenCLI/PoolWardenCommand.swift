@@ -17,7 +17,7 @@ struct PoolWardenCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, PingCommand.self,
             StatusCommand.self, BorrowCommand.self, QueryCommand.self, ReleaseCommand.self, RenewCommand.self,
-            LeasesCommand.self, ResizeCommand.self, RecycleCommand.self, PauseCommand.self, ResumeCommand.self,
+            LeasesCommand.self, RevokeCommand.self, ResizeCommand.self, RecycleCommand.self, PauseCommand.self, ResumeCommand.self,
             CreatePoolCommand.self, DeletePoolCommand.self,
         ]
     )

@@ -95,6 +95,38 @@ struct HTTPAdminTests {
         }
     }
 
+    @Test("an admin revokes one leaked lease by its prefix: rolled back, 410 revoked, the answer names it")
+    func revokeByPrefix() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase()
+        try await server.execute("CREATE TABLE kept (id int)", database: database)
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "3"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let leaked = try await api.borrow("main")
+            try await api.query(leaked, "BEGIN")
+            try await api.query(leaked, "INSERT INTO kept VALUES (1)")
+            let other = try await api.borrow("main", key: ServiceHarness.otherKey)
+            let prefix = String(leaked.prefix(12))
+            #expect(try await api.send(.delete, "/v1/pools/main/leases/\(prefix)", key: ServiceHarness.appKey).status == 403)
+            let revoked = try await api.send(.delete, "/v1/pools/main/leases/\(prefix)")
+            #expect(revoked.status == 200, "\(revoked.text)")
+            #expect(revoked["caller"] as? String == "app" && revoked["token_prefix"] as? String == prefix)
+            #expect(!revoked.text.contains(leaked))
+            let gone = try await api.query(leaked, "COMMIT")
+            #expect(gone.status == 410 && gone["reason"] as? String == "revoked", "\(gone.text)")
+            #expect(try await api.send(.delete, "/v1/pools/main/leases/\(prefix)").code == "lease_not_found")
+            #expect(try await api.query(other, "SELECT 1", key: ServiceHarness.otherKey).status == 200)
+            #expect(try await api.send(.delete, "/v1/pools/main/leases/pwl_").status == 400)
+            let third = try await api.borrow("main")
+            // The CLI finds the pool by itself.
+            let cli = try await CLIClientTests.cli(["revoke", String(third.prefix(12))], port: api.client.port, key: ServiceHarness.adminKey)
+            #expect(cli.status == 0 && cli.stdout == "revoked \(third.prefix(12)) (pool main, caller app)\n", "\(cli)")
+            let totals = try await api.send(.get, "/v1/pools/main")["totals"] as? [String: Any]
+            #expect(totals?["revoked"] as? Int == 2)
+        }
+        #expect(try await server.execute("SELECT count(*) FROM kept", database: database).rows == [[.int(0)]])
+    }
+
     @Test("resize down with leases out: surplus connections close as they come back")
     func resizeDown() async throws {
         let server = try await TestPostgres.server()

@@ -308,3 +308,26 @@ import TestPostgres
         }
     }
 }
+
+@Suite("Revoke by prefix")
+struct RevokeByPrefixTests {
+    @Test("a prefix that several live leases share is refused, whichever they are")
+    func ambiguousPrefix() async throws {
+        // 65 tokens over 64 possible fifth characters: two of them share "pwl_" and one more.
+        try await Runtime.withFixture(configure: { $0.max = 65 }) { registry, _, _ in
+            var tokens: [String] = []
+            for _ in 0..<65 { tokens.append(try await registry.token("p", Runtime.alice)) }
+            let groups = Dictionary(grouping: tokens) { String($0.prefix(5)) }
+            let shared = try #require(groups.first { $0.value.count > 1 })
+            let error = await Runtime.error { try await registry.revoke(pool: "p", prefix: shared.key, caller: Runtime.ops) }
+            #expect(error == .ambiguousPrefix(shared.key, matches: shared.value.count))
+            let client = await Runtime.error { try await registry.revoke(pool: "p", prefix: shared.key, caller: Runtime.alice) }
+            #expect(client?.code == "forbidden")
+            // The whole token's prefix picks one.
+            let one = try await registry.revoke(pool: "p", prefix: String(shared.value[0].prefix(12)), caller: Runtime.ops)
+            #expect(one.caller == "alice")
+            #expect(await Runtime.error { try await registry.run(shared.value[0], Runtime.alice, "SELECT 1") } == .leaseGone(reason: .revoked))
+            for token in tokens where token != shared.value[0] { try await registry.release(token: token, caller: Runtime.alice) }
+        }
+    }
+}

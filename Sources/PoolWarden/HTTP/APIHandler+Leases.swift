@@ -26,6 +26,12 @@ extension APIHandler {
         return .ok(.init(body: .json(.init(lease))))
     }
 
+    func revokeLease(_ input: Operations.RevokeLease.Input) async throws -> Operations.RevokeLease.Output {
+        let caller = try RequestCaller.requireAdmin()
+        let lease = try await registry.revoke(pool: input.path.pool, prefix: input.path.prefix, caller: caller)
+        return .ok(.init(body: .json(.init(lease))))
+    }
+
     func releaseLease(_ input: Operations.ReleaseLease.Input) async throws -> Operations.ReleaseLease.Output {
         let caller = try RequestCaller.require()
         try await registry.release(token: input.path.token, caller: caller)

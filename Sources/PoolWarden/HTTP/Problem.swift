@@ -78,6 +78,7 @@ enum Problem {
         case .leaseNotFound: "Lease not found"
         case .leaseGone: "Lease gone"
         case .leaseBusy: "Lease busy"
+        case .ambiguousPrefix: "Ambiguous prefix"
         case .callerQuota: "Caller quota reached"
         case .poolExhausted: "Pool exhausted"
         case .connectFailed: "Cannot connect to PostgreSQL"

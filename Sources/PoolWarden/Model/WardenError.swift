@@ -13,6 +13,8 @@ public enum WardenError: Error, Sendable, Equatable {
     case leaseGone(reason: LeaseEndReason)
     /// A statement is already running on this lease.
     case leaseBusy
+    /// A revoke's token prefix matches several live leases.
+    case ambiguousPrefix(String, matches: Int)
     case callerQuota(pool: String, limit: Int)
     case poolExhausted(pool: String, waited: Duration, retryAfterSeconds: Int)
     case connectFailed(pool: String, message: String)
@@ -43,6 +45,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .leaseNotFound: "lease_not_found"
         case .leaseGone: "lease_gone"
         case .leaseBusy: "lease_busy"
+        case .ambiguousPrefix: "ambiguous_prefix"
         case .callerQuota: "caller_quota"
         case .poolExhausted: "pool_exhausted"
         case .connectFailed: "connect_failed"
@@ -70,7 +73,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .methodNotAllowed: 405
         case .notAcceptable: 406
         case .unsupportedMediaType: 415
-        case .poolExists, .leaseBusy: 409
+        case .poolExists, .leaseBusy, .ambiguousPrefix: 409
         case .leaseGone: 410
         case .payloadTooLarge: 413
         case .sqlError, .resultTooLarge, .statementTimeout: 422
@@ -90,6 +93,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .leaseNotFound: "no such lease"
         case .leaseGone(let reason): "the lease has ended: \(reason.explanation)"
         case .leaseBusy: "a statement is already running on this lease"
+        case .ambiguousPrefix(let prefix, let matches): "\(prefix) matches \(matches) live leases; give more of the token"
         case .callerQuota(let pool, let limit): "this caller has reached its limit of \(limit) lease\(limit == 1 ? "" : "s") in pool \(pool)"
         case .poolExhausted(let pool, let waited, _): "no connection of pool \(pool) became free within \(waited.milliseconds) ms"
         case .connectFailed(let pool, let message): "cannot connect for pool \(pool): \(message)"

@@ -190,7 +190,7 @@ extension PoolRegistry {
         let ended: LeaseEndReason
         switch reason {
         case .expired: ended = .expired
-        case .recycled: ended = .revoked
+        case .recycled, .revoked: ended = .revoked
         case .deleted: ended = .poolDeleted
         case .shutdown: ended = .shutdown
         }

@@ -190,13 +190,19 @@ extension PoolRegistry {
     /// How long a release waits for a cancelled statement to stop before closing its connection.
     static let releaseCancelWait: Duration = .seconds(1)
 
-    private func endRunningLease(token: String, _ entry: LeaseEntry) async {
+    /// Cancels the statement running on a lease and waits, up to ``releaseCancelWait``, for its
+    /// task to finish it.
+    private func stopStatement(token: String, _ entry: LeaseEntry) async {
         let deadline = ContinuousClock.now.advanced(by: Self.releaseCancelWait)
         _ = await entry.connection.pg.cancel(timeout: Self.releaseCancelWait)
         // The statement's own task ends it; polling keeps the lease's bookkeeping in one place.
         while ContinuousClock.now < deadline, state.withLock({ $0.leases[token]?.busy == true && $0.leases[token]?.lease == entry.lease }) {
             try? await Task.sleep(for: .milliseconds(10))
         }
+    }
+
+    private func endRunningLease(token: String, _ entry: LeaseEntry) async {
+        await stopStatement(token: token, entry)
         let effects = state.withLock { state -> RegistryEffects in
             var effects = RegistryEffects()
             guard let current = state.leases[token], current.lease == entry.lease else { return effects }
@@ -214,6 +220,43 @@ extension PoolRegistry {
             return effects
         }
         perform(effects)
+    }
+
+    /// Revokes one live lease of `pool` whose token starts with `prefix` (admin): a running
+    /// statement is cancelled, the session reset as at a release (the connection closed if the
+    /// statement will not stop), and the token answers 410 `revoked` from then on. Returns the
+    /// lease as it was. Throws `leaseNotFound` when no lease matches, `ambiguousPrefix` when several do.
+    public func revoke(pool: String, prefix: String, caller: CallerIdentity) async throws(WardenError) -> LeaseView {
+        guard caller.isAdmin else { throw .forbidden("only an admin may revoke another caller's lease") }
+        guard prefix.hasPrefix("pwl_"), prefix.utf8.count >= 5 else {
+            throw .invalidRequest("give the token's prefix as status shows it (pwl_ and at least one more character)", field: "prefix")
+        }
+        let (token, entry, view) = try state.withLock { state throws(WardenError) -> (String, LeaseEntry, LeaseView) in
+            guard let id = state.poolIDs[pool] else { throw .poolNotFound(pool) }
+            let matches = state.leases.filter { $0.value.pool == id && $0.value.handedOver && $0.key.hasPrefix(prefix) }
+            guard matches.count <= 1 else { throw .ambiguousPrefix(prefix, matches: matches.count) }
+            guard let (token, entry) = matches.first, !entry.releasing,
+                let view = leaseView(entry, token: token, state, wall: WallClock())
+            else { throw .leaseNotFound }
+            state.leases[token]?.releasing = true
+            return (token, entry, view)
+        }
+        if entry.busy { await stopStatement(token: token, entry) }
+        let effects = state.withLock { state -> RegistryEffects in
+            var effects = RegistryEffects()
+            guard let current = state.leases[token], current.lease == entry.lease else { return effects }
+            let now = ContinuousClock.now
+            let reset = state.pools[entry.pool]?.settings.reset ?? .discardAll
+            let disposition = current.busy ? .broken : Self.disposition(of: current, reset: reset)
+            apply(state.group.revoke(entry.lease, disposition, now: now), to: &state, now: now, effects: &effects)
+            return effects
+        }
+        perform(effects)
+        logger.info(
+            "lease revoked by an operator",
+            metadata: ["pool": "\(pool)", "lease": "\(view.tokenPrefix)", "caller": "\(view.caller)", "admin": "\(caller.name)"]
+        )
+        return view
     }
 
     /// Extends a lease: it now expires `ttl` (or its current TTL) from now.
