@@ -26,7 +26,7 @@ extension PoolRegistry {
             case .schedule(let timer):
                 schedule(timer, &state, now: now)
             case .cancel(let kind):
-                state.timers.removeValue(forKey: kind)?.task.cancel()
+                state.timers[kind] = nil
             case .poolClosed(let id):
                 if let entry = state.pools.removeValue(forKey: id) {
                     entry.metrics.recordClosed()

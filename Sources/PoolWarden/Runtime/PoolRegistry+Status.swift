@@ -66,7 +66,9 @@ extension PoolRegistry {
     ) -> PoolStatusView {
         let now = wall.instant
         let totals = status.totals
-        let connections = status.connections.map { row -> ConnectionView in
+        // Loops, not closures: a closure may not capture the borrowed state.
+        var connections: [ConnectionView] = []
+        for row in status.connections {
             var idle = now - row.lastUsedAt
             var prefix: String?
             if let lease = row.lease {
@@ -75,7 +77,7 @@ extension PoolRegistry {
                     idle = info.running ? .zero : now - (info.expiresAt - info.ttl)
                 }
             }
-            return ConnectionView(
+            connections.append(ConnectionView(
                 id: Int(row.id.serial),
                 backendPID: row.connection?.backendPID,
                 state: row.state.rawValue,
@@ -83,9 +85,12 @@ extension PoolRegistry {
                 idle: Swift.max(.zero, idle),
                 caller: row.caller,
                 tokenPrefix: prefix
-            )
+            ))
         }
-        let server = entry.server.flatMap { id in state.servers.first(where: { $0.value == id }).map { "\($0.key.host):\($0.key.port)" } }
+        var server: String?
+        for (address, id) in state.servers where id == entry.server {
+            server = "\(address.host):\(address.port)"
+        }
         return PoolStatusView(
             name: entry.settings.name,
             state: status.state.rawValue,
