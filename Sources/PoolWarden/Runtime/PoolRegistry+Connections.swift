@@ -20,7 +20,9 @@ extension PoolRegistry {
         )
         let base = entry.applicationName
         let metrics = entry.metrics
-        let task = Task {
+        // On a reactor thread, as every task here: a connect, reset, check or close must not wait
+        // for a cooperative or event-loop thread that other work holds (issue 12).
+        let task = Task(executorPreference: PGConnection.ioExecutor) {
             await self.connect(id, pool: pool, name: settings.name, options: options, base: base, attempt: attempt, metrics: metrics)
         }
         state.connects[id] = RegistryState.ConnectEntry(pool: pool, task: task)
@@ -77,7 +79,7 @@ extension PoolRegistry {
             return
         }
         let statement = state.pools[connection.pool]?.settings.resetStatement
-        Task {
+        Task(executorPreference: connection.pg.executor) {
             let (result, _) = await connection.run(deadline: Self.resetDeadline) { pg in
                 try await pg.reset(statement: statement)
             }
@@ -101,7 +103,7 @@ extension PoolRegistry {
             Task { self.report { $0.checkFailed(id, now: $1) } }
             return
         }
-        Task {
+        Task(executorPreference: connection.pg.executor) {
             let (result, _) = await connection.run(deadline: Self.quickOperationDeadline, grace: .seconds(1)) { pg in
                 try await pg.query("SELECT 1")
             }
@@ -125,7 +127,7 @@ extension PoolRegistry {
                 metadata: ["connection": "\(id.serial)", "backend_pid": "\(connection.backendPID)", "reason": "\(reason)"]
             )
         }
-        Task {
+        Task(executorPreference: connection?.pg.executor ?? PGConnection.ioExecutor) {
             await connection?.close()
             self.report { $0.connectionClosed(id, now: $1) }
         }

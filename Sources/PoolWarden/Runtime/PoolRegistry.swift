@@ -196,7 +196,7 @@ public final class PoolRegistry: Sendable {
             signal.fire()
         }
         for stray in effects.strays {
-            Task { await stray.close() }
+            Task(executorPreference: stray.pg.executor) { await stray.close() }
         }
     }
 
