@@ -6,7 +6,8 @@ import PostgresLibPQ
 public enum TestPostgres {
     /// The shared server. Fails (never skips) when none can be had, saying how to get one.
     public static func server() async throws -> TestServer {
-        try await shared.value
+        StallProbe.startIfAsked()
+        return try await shared.value
     }
 
     private static let shared = Task<TestServer, any Error> {
