@@ -12,13 +12,15 @@ import Testing
 public struct OwnThread: TestTrait, SuiteTrait, TestScoping {
     public var isRecursive: Bool { true }
 
+    public func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? { self }
+
     public func provideScope(
         for test: Test,
         testCase: Test.Case?,
         performing function: @Sendable () async throws -> Void
     ) async throws {
         guard testCase != nil else { return try await function() }
-        let executor = ThreadExecutor(name: String(test.name.prefix(15)))
+        let executor = ThreadExecutor(name: "test " + String(test.name.prefix(10)))
         defer { executor.finish() }
         try await withTaskExecutorPreference(executor) { try await function() }
     }
@@ -38,9 +40,12 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
     private var finished = false
 
     init(name: String) {
-        let thread = Thread { [self] in run() }
-        thread.name = name
-        thread.start()
+        // Named from inside: a name given before the start does not reach the OS thread, which
+        // thread dumps show.
+        Thread.detachNewThread { [self] in
+            Thread.current.name = name
+            run()
+        }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
