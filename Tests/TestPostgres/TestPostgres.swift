@@ -76,6 +76,19 @@ public struct TestServer: Sendable {
         return try await connection.query(sql, parameters)
     }
 
+    /// Waits until backend `pid` executes a statement (pg_stat_activity says `active`): only from
+    /// then on does a cancel request reach it; one that arrives earlier is dropped and the statement
+    /// runs to its end. The client having sent the statement says nothing about that on a busy
+    /// machine. False when the backend never got there (1,000 looks).
+    public func waitUntilActive(pid: Int32) async throws -> Bool {
+        for _ in 0..<1000 {
+            let state = try await execute("SELECT state FROM pg_stat_activity WHERE pid = $1::int", ["\(pid)"]).rows.first?.first
+            if state == .string("active") { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
     /// Creates a database with a unique name, so tests running in parallel do not share tables.
     public func createDatabase(prefix: String = "t") async throws -> String {
         let name = "\(prefix)_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased())"
