@@ -149,8 +149,9 @@ struct HTTPLeaseTests {
             defer { socket.close() }
             let auth = "Host: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\n"
             socket.send("POST /v1/pools/main/leases HTTP/1.1\r\n\(auth)Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-            // Off the cooperative pool: the service under test runs on it too.
-            let borrowed = try #require(try await TestPostgres.offThread { socket.receive() })
+            // Off the cooperative pool: the service under test runs on it too. The read outlasts
+            // the borrow's own 5 s deadline, so that the service, not the reader, decides.
+            let borrowed = try #require(try await TestPostgres.offThread { socket.receive(timeout: .seconds(20)) })
             #expect(borrowed.head.hasPrefix("HTTP/1.1 201"))
             #expect(!borrowed.head.lowercased().contains("connection: close"))
             let lease = try JSONSerialization.jsonObject(with: Data(borrowed.body.utf8)) as? [String: Any]

@@ -210,7 +210,9 @@ import TestPostgres
         }
     }
 
-    @Test func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
+    // Own thread: the caller's task then resumes at once, and the bound measures the registry's
+    // deadline and cancel rather than the shared pool's queue.
+    @Test(.ownThread) func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
         try await Runtime.withFixture(configure: {
             $0.statementTimeout = .milliseconds(200)
             $0.maxStatementTimeout = .milliseconds(500)
