@@ -114,19 +114,19 @@ import TestPostgres
         }
     }
 
-    // Own thread: the renew must follow the statement within the 300 ms TTL, a bound on this
-    // caller, whose wake-ups would otherwise queue on the shared cooperative pool; the lease's
-    // timer itself fires on time whatever that pool does.
+    // Own thread, and its pauses block that thread: the renew must follow the statement within the
+    // 300 ms TTL, a bound on this caller, and Task.sleep wakes through the shared cooperative pool,
+    // which a loaded machine holds for up to a second; the lease's timer fires on time regardless.
     @Test(.ownThread) func runningStatementKeepsTheLeaseAndRenewExtendsIt() async throws {
         try await Runtime.withFixture(configure: { $0.leaseTTL = .milliseconds(300) }) { registry, _, _ in
             let token = try await registry.token("p", Runtime.alice)
             // A statement longer than the TTL does not expire the lease under it.
             _ = try await registry.run(token, Runtime.alice, "SELECT pg_sleep(0.5)")
-            try await Task.sleep(for: .milliseconds(150))
+            usleep(150_000)
             let renewed = try registry.renew(token: token, caller: Runtime.alice, ttl: .seconds(2))
             #expect(renewed.ttl == .seconds(2))
             #expect(renewed.expiresAt > Date().addingTimeInterval(1.5))
-            try await Task.sleep(for: .milliseconds(500))
+            usleep(500_000)
             _ = try await registry.run(token, Runtime.alice, "SELECT 1")
             let zero = await Runtime.error { try registry.renew(token: token, caller: Runtime.alice, ttl: .zero) }
             #expect(zero == .invalidRequest("ttl_ms must be positive", field: "ttl_ms"))
