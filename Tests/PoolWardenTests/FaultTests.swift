@@ -292,10 +292,22 @@ struct FaultTests {
             #expect(try await api.query(token, "ROLLBACK").status == 200)
             #expect(try await api.send(.delete, "/v1/leases/\(token)", key: ServiceHarness.appKey).status == 204)
 
-            // Single shot: its lease is released even though nobody reads the answer.
+            // Single shot: its lease is released even though nobody reads the answer. The hang-up
+            // comes once the shot holds the connection (its borrow counted), not after a fixed
+            // pause: on a loaded machine the pause could end before the shot borrowed, and the
+            // count below would see 0 leased before the shot took the connection at all.
+            func borrows() async throws -> Int {
+                (try await api.send(.get, "/v1/pools/main")["totals"] as? [String: Any])?["borrows"] as? Int ?? -1
+            }
+            let before = try await borrows()
             let shot = try RawHTTPClient(port: port)
             shot.send("POST /v1/pools/main/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-            try await Task.sleep(for: .milliseconds(200))
+            var borrowed = false
+            for _ in 0..<500 where !borrowed {
+                borrowed = try await borrows() > before
+                if !borrowed { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(borrowed, "the single shot never got its connection")
             shot.close()
             var leased = -1
             let until = ContinuousClock.now + .seconds(5)
