@@ -96,6 +96,11 @@ extension PoolRegistry {
             } else {
                 entry.metrics.borrows.increment()
             }
+            if !waiter.tagging {
+                // A single shot: its statement follows in the same request, so the lease is in use
+                // from now on; it must not expire while that request waits for a thread (issue 12).
+                _ = state.group.leaseTouched(grant.lease, running: true, now: now)
+            }
         }
         let view = LeaseView(
             token: token,
