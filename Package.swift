@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PoolCoreTests",
-            dependencies: ["PoolCore"]
+            dependencies: ["PoolCore", "TestPostgres"]
         ),
         .testTarget(
             name: "PoolWardenTests",

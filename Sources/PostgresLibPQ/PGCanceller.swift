@@ -43,7 +43,9 @@ final class PGCanceller: @unchecked Sendable {
         let answer = OneShot()
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             answer.arm(continuation)
-            let timer = Task {
+            // On a reactor thread: the deadline must not wait for a cooperative thread that other
+            // work holds.
+            let timer = Task(executorPreference: PGReactor.upcoming) {
                 try? await Task.sleep(for: timeout)
                 answer.resume(false)
             }

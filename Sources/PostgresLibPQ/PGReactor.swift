@@ -73,6 +73,11 @@ final class PGReactor: TaskExecutor {
     static func next() -> PGReactor {
         all[nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue % all.count]
     }
+
+    /// The reactor `next()` will return, without taking it.
+    static var upcoming: PGReactor {
+        all[nextIndex.load(ordering: .relaxed) % all.count]
+    }
     /// EPOLLONESHOT: an event disarms the descriptor until the next wait re-arms it.
     private static let oneShot: UInt32 = 1 << 30
 
@@ -233,6 +238,15 @@ final class PGReactor: TaskExecutor {
         }
         for waiter in expired { waiter.continuation.resume(returning: .timedOut) }
     }
+}
+
+extension PGConnection {
+    /// A reactor thread, as an executor, for a task that drives a connection it does not hold
+    /// yet (a connect): the one the next connection will watch, so that the connect is usually
+    /// resumed where it waits. Such a task, and one that prefers an open connection's `executor`,
+    /// never needs a thread of Swift's cooperative pool or of an event loop: a pool's own I/O
+    /// goes on while those are busy with other work.
+    public static var ioExecutor: any TaskExecutor { PGReactor.upcoming }
 }
 
 extension PGReactor {

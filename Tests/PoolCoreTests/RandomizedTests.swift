@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TestPostgres
 import Testing
 @testable import PoolCore
 
@@ -12,7 +13,7 @@ import Testing
 ///
 /// `POOLCORE_SEED` and `POOLCORE_STEPS` change the seed and the number of steps; `POOLCORE_TRACE=1`
 /// shows the events that led to a failure.
-@Suite struct RandomizedTests {
+@Suite(.ownThread) struct RandomizedTests {
     static func environment(_ name: String) -> UInt64? {
         guard let value = getenv(name) else { return nil }
         let text = String(cString: value)

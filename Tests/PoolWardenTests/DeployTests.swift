@@ -10,8 +10,9 @@ import Yams
 /// No container engine, systemd or cluster runs here, so the files in deploy/ are read, not run:
 /// every port, path, route, binary name, secret name and grace period must agree with the configs,
 /// the package and openapi.yaml, and the configs they ship must pass `poolwarden serve --check-config`
-/// given exactly the variables the deployment provides.
-@Suite("deploy/: Dockerfile, compose, systemd and Kubernetes files agree with each other")
+/// given exactly the variables the deployment provides. On a thread of its own: several tests wait
+/// for `poolwarden serve --check-config` in a blocking waitpid.
+@Suite("deploy/: Dockerfile, compose, systemd and Kubernetes files agree with each other", .ownThread)
 struct DeployTests {
     // MARK: Dockerfile
 

@@ -114,16 +114,21 @@ import TestPostgres
         }
     }
 
-    @Test func runningStatementKeepsTheLeaseAndRenewExtendsIt() async throws {
-        try await Runtime.withFixture(configure: { $0.leaseTTL = .milliseconds(300) }) { registry, _, _ in
+    // Own thread, and its pause blocks that thread: Task.sleep wakes through the shared cooperative
+    // pool, which a loaded machine holds for up to a second or two. The TTL fires on time whatever
+    // that pool does; what the test cannot bound is how soon a thread of a loaded machine runs
+    // again, so each step leaves the lease a whole TTL (1 s), not a fraction of one: two runs of
+    // scripts/test-loaded lost a 300 ms TTL between the statement and the renew 150 ms later.
+    @Test(.ownThread) func runningStatementKeepsTheLeaseAndRenewExtendsIt() async throws {
+        try await Runtime.withFixture(configure: { $0.leaseTTL = .seconds(1) }) { registry, _, _ in
             let token = try await registry.token("p", Runtime.alice)
             // A statement longer than the TTL does not expire the lease under it.
-            _ = try await registry.run(token, Runtime.alice, "SELECT pg_sleep(0.5)")
-            try await Task.sleep(for: .milliseconds(150))
-            let renewed = try registry.renew(token: token, caller: Runtime.alice, ttl: .seconds(2))
-            #expect(renewed.ttl == .seconds(2))
-            #expect(renewed.expiresAt > Date().addingTimeInterval(1.5))
-            try await Task.sleep(for: .milliseconds(500))
+            _ = try await registry.run(token, Runtime.alice, "SELECT pg_sleep(1.5)")
+            let renewed = try registry.renew(token: token, caller: Runtime.alice, ttl: .seconds(4))
+            #expect(renewed.ttl == .seconds(4))
+            #expect(renewed.expiresAt > Date().addingTimeInterval(3.5))
+            // Past the first TTL: only the renewal keeps it.
+            usleep(1_200_000)
             _ = try await registry.run(token, Runtime.alice, "SELECT 1")
             let zero = await Runtime.error { try registry.renew(token: token, caller: Runtime.alice, ttl: .zero) }
             #expect(zero == .invalidRequest("ttl_ms must be positive", field: "ttl_ms"))
@@ -214,7 +219,9 @@ import TestPostgres
         }
     }
 
-    @Test func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
+    // Own thread: the caller's task then resumes at once, and the bound measures the registry's
+    // deadline and cancel rather than the shared pool's queue.
+    @Test(.ownThread) func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
         try await Runtime.withFixture(configure: {
             $0.statementTimeout = .milliseconds(200)
             $0.maxStatementTimeout = .milliseconds(500)

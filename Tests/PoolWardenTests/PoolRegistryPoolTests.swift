@@ -358,7 +358,8 @@ import TestPostgres
             _ = try await registry.run(writer, Runtime.alice, "INSERT INTO t VALUES (1)")
             let sleeper = try await registry.token("p", Runtime.bob)
             let running = Task { try await registry.run(sleeper, Runtime.bob, "SELECT pg_sleep(30)") }
-            #expect(await Runtime.eventually { (try? registry.lease(token: sleeper, caller: Runtime.bob).transactionStatus) == .active })
+            // Running on the server, not only sent: a cancel before that is lost (see waitUntilActive).
+            #expect(try await server.waitUntilActive(pid: registry.lease(token: sleeper, caller: Runtime.bob).backendPID))
 
             let clock = ContinuousClock()
             let elapsed = try await clock.measure { try await registry.deletePool("p") }
@@ -395,7 +396,7 @@ import TestPostgres
         let running = Task { try await registry.run(sleeper, Runtime.bob, "SELECT pg_sleep(30)") }
         let waiting = Task { try await registry.borrow("b", Runtime.alice, wait: .seconds(30)) }
         #expect(await Runtime.eventually { (try? registry.status(pool: "b").counts.waiting) == 1 })
-        #expect(await Runtime.eventually { (try? registry.lease(token: sleeper, caller: Runtime.bob).transactionStatus) == .active })
+        #expect(try await server.waitUntilActive(pid: registry.lease(token: sleeper, caller: Runtime.bob).backendPID))
 
         let clock = ContinuousClock()
         let elapsed = await clock.measure { await registry.shutdown() }

@@ -1,8 +1,9 @@
+import TestPostgres
 import Testing
 @testable import PoolWarden
 
 /// Lease tokens: format, charset, and enough entropy that 10,000 of them never collide.
-@Suite struct PoolRegistryTokenTests {
+@Suite(.ownThread) struct PoolRegistryTokenTests {
     @Test func tokensAreUniqueURLSafeAndPrefixed() {
         let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         var seen = Set<String>()

@@ -12,11 +12,7 @@ enum Runtime {
     static let bob = CallerIdentity(name: "bob", role: .client)
     static let ops = CallerIdentity(name: "ops", role: .admin)
 
-    static let logger: Logger = {
-        var logger = Logger(label: "poolwarden.runtime-tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["POOLWARDEN_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
-        return logger
-    }()
+    static let logger = TestLog.logger("poolwarden.runtime-tests", quiet: .critical)
 
     /// Settings that keep tests fast: no health checks, quick retries, short waits.
     static func settings(
@@ -43,6 +39,8 @@ enum Runtime {
         servers: [ServerBudgetSettings] = [],
         metrics: RuntimeTestMetrics = RuntimeTestMetrics()
     ) async -> PoolRegistry {
+        var logger = logger
+        logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
         let registry = PoolRegistry(pools: pools, servers: servers, logger: logger, metricsFactory: metrics)
         await registry.start()
         return registry

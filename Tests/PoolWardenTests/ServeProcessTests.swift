@@ -16,7 +16,8 @@ struct ServeProcessTests {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("poolwarden").path
     }
 
-    @Test("--check-config accepts a good file and names the field of a bad one")
+    // Its own thread: TestCluster.run waits for the process with a blocking waitpid.
+    @Test("--check-config accepts a good file and names the field of a bad one", .ownThread)
     func checkConfig() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pw-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import PoolWarden
 import TestPostgres
+import Testing
 
 /// Runs the real application (config file text → `buildApplication`) on a live loopback port
 /// against the test PostgreSQL, with three callers: `ops` (admin), `app` and `other` (clients).
@@ -45,8 +46,8 @@ enum ServiceHarness {
         _ body: @Sendable (APIClient, PoolRegistry) async throws -> Value
     ) async throws -> Value {
         let config = try ConfigLoader(environment: environment).load(yaml: yaml)
-        var logger = Logger(label: "poolwarden-test")
-        logger.logLevel = .warning
+        var logger = TestLog.logger("poolwarden-test", quiet: .warning)
+        logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
         let (application, registry) = try buildApplication(configuration: config, logger: logger)
         return try await application.test(.live) { client in
             try await body(APIClient(client: client), registry)

@@ -6,7 +6,9 @@ import PostgresLibPQ
 import TestPostgres
 import Testing
 
-@Suite("Connecting")
+// Own thread: the bounds are the driver's deadlines, which the reactor keeps; on the shared
+// cooperative pool the test task's own wake-ups would be measured too.
+@Suite("Connecting", .ownThread)
 struct PGConnectionConnectTests {
     @Test("conninfo string and postgresql:// URI both connect")
     func connectsWithConninfoAndURI() async throws {

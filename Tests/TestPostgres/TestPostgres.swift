@@ -6,7 +6,8 @@ import PostgresLibPQ
 public enum TestPostgres {
     /// The shared server. Fails (never skips) when none can be had, saying how to get one.
     public static func server() async throws -> TestServer {
-        try await shared.value
+        StallProbe.startIfAsked()
+        return try await shared.value
     }
 
     private static let shared = Task<TestServer, any Error> {
@@ -73,6 +74,19 @@ public struct TestServer: Sendable {
         let connection = try await connect(database: database)
         defer { connection.close() }
         return try await connection.query(sql, parameters)
+    }
+
+    /// Waits until backend `pid` executes a statement (pg_stat_activity says `active`): only from
+    /// then on does a cancel request reach it; one that arrives earlier is dropped and the statement
+    /// runs to its end. The client having sent the statement says nothing about that on a busy
+    /// machine. False when the backend never got there (1,000 looks).
+    public func waitUntilActive(pid: Int32) async throws -> Bool {
+        for _ in 0..<1000 {
+            let state = try await execute("SELECT state FROM pg_stat_activity WHERE pid = $1::int", ["\(pid)"]).rows.first?.first
+            if state == .string("active") { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return false
     }
 
     /// Creates a database with a unique name, so tests running in parallel do not share tables.

@@ -7,12 +7,17 @@ import NIOPosix
 /// executor and hand its answer back to the connection's loop, one more thread switch per request.
 /// With NIO's loops as the global executor (`poolwarden serve`), this makes the whole request run
 /// on one thread.
-struct EventLoopAffinityMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else {
-            return try await next(request, context)
-        }
-        return try await withTaskExecutorPreference(EventLoopTaskExecutor(loop: loop)) {
+///
+/// The loop is the channel's, not "the current one": where NIO is not the global executor (the
+/// tests, an embedding app) the handler starts on Swift's cooperative pool, and would otherwise stay
+/// there, where other work of the process can hold every thread for seconds (issue 12).
+struct EventLoopAffinityMiddleware: RouterMiddleware {
+    func handle(
+        _ request: Request,
+        context: WardenRequestContext,
+        next: (Request, WardenRequestContext) async throws -> Response
+    ) async throws -> Response {
+        try await withTaskExecutorPreference(EventLoopTaskExecutor(loop: context.channel.eventLoop)) {
             try await next(request, context)
         }
     }

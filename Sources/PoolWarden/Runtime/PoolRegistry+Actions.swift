@@ -26,7 +26,7 @@ extension PoolRegistry {
             case .schedule(let timer):
                 schedule(timer, &state, now: now)
             case .cancel(let kind):
-                state.timers.removeValue(forKey: kind)?.task.cancel()
+                state.timers[kind] = nil
             case .poolClosed(let id):
                 if let entry = state.pools.removeValue(forKey: id) {
                     entry.metrics.recordClosed()
@@ -95,6 +95,11 @@ extension PoolRegistry {
                 state.group.deferHandover(grant.lease)
             } else {
                 entry.metrics.borrows.increment()
+            }
+            if !waiter.tagging {
+                // A single shot: its statement follows in the same request, so the lease is in use
+                // from now on; it must not expire while that request waits for a thread (issue 12).
+                _ = state.group.leaseTouched(grant.lease, running: true, now: now)
             }
         }
         let view = LeaseView(

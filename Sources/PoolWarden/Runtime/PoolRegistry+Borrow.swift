@@ -104,6 +104,9 @@ extension PoolRegistry {
             return (request, id, result, effects)
         }
         perform(effects)
+        // Trace: each step of a borrow with its request number, to tell a borrow that waited for
+        // a connection from one whose answer waited for a thread (issue 12).
+        logger.trace("borrow queued", metadata: ["pool": "\(pool)", "request": "\(request)", "answered": "\(immediate != nil)"])
         if let immediate { return try immediate.get() }
         let watch = hangUp?.onHangUp { [self] in
             report { group, now in group.cancelBorrow(request, pool: id, now: now) }
@@ -125,6 +128,7 @@ extension PoolRegistry {
         } onCancel: {
             self.report { group, now in group.cancelBorrow(request, pool: id, now: now) }
         }
+        logger.trace("borrow resumed", metadata: ["pool": "\(pool)", "request": "\(request)", "granted": "\((try? result.get()) != nil)"])
         return try result.get()
     }
 

@@ -16,7 +16,9 @@ extension PoolRegistry {
         let options = Self.connectOptions(settings, applicationName: entry.applicationName)
         let base = entry.applicationName
         let metrics = entry.metrics
-        let task = Task {
+        // On a reactor thread, as every task here: a connect, reset, check or close must not wait
+        // for a cooperative or event-loop thread that other work holds (issue 12).
+        let task = Task(executorPreference: PGConnection.ioExecutor) {
             await self.connect(id, pool: pool, name: settings.name, options: options, base: base, attempt: attempt, metrics: metrics)
         }
         state.connects[id] = RegistryState.ConnectEntry(pool: pool, task: task)
@@ -76,7 +78,7 @@ extension PoolRegistry {
         }
         let discardAll = settings.reset == .discardAll
         let statement = settings.resetStatement
-        Task {
+        Task(executorPreference: connection.pg.executor) {
             let (result, _) = await connection.run(deadline: Self.resetDeadline) { pg in
                 try await pg.reset(discardAll: discardAll, statement: statement)
             }
@@ -105,7 +107,7 @@ extension PoolRegistry {
             Task { self.report { $0.checkFailed(id, now: $1) } }
             return
         }
-        Task {
+        Task(executorPreference: connection.pg.executor) {
             let (result, _) = await connection.run(deadline: Self.quickOperationDeadline, grace: .seconds(1)) { pg in
                 try await pg.query("SELECT 1")
             }
@@ -152,7 +154,7 @@ extension PoolRegistry {
                 metadata: ["connection": "\(id.serial)", "backend_pid": "\(connection.backendPID)", "reason": "\(reason)"]
             )
         }
-        Task {
+        Task(executorPreference: connection?.pg.executor ?? PGConnection.ioExecutor) {
             if let connection, await !connection.close(), let target {
                 await self.terminate(connection.pg, id: id, pool: target.pool, options: target.options)
             }

@@ -67,7 +67,9 @@ extension PoolRegistry {
     ) -> PoolStatusView {
         let now = wall.instant
         let totals = status.totals
-        let connections = status.connections.map { row -> ConnectionView in
+        // Loops, not closures: a closure may not capture the borrowed state.
+        var connections: [ConnectionView] = []
+        for row in status.connections {
             var idle = now - row.lastUsedAt
             var prefix: String?
             if let lease = row.lease {
@@ -76,7 +78,7 @@ extension PoolRegistry {
                     idle = info.running ? .zero : now - (info.expiresAt - info.ttl)
                 }
             }
-            return ConnectionView(
+            connections.append(ConnectionView(
                 id: Int(row.id.serial),
                 backendPID: row.connection?.backendPID,
                 state: row.state.rawValue,
@@ -85,9 +87,12 @@ extension PoolRegistry {
                 caller: row.caller,
                 tokenPrefix: prefix,
                 note: state.closingNotes[row.id]
-            )
+            ))
         }
-        let server = entry.server.flatMap { id in state.servers.first(where: { $0.id == id })?.label }
+        var server: String?
+        for budget in state.servers where budget.id == entry.server {
+            server = budget.label
+        }
         return PoolStatusView(
             name: entry.settings.name,
             state: status.state.rawValue,

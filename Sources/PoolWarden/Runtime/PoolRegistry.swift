@@ -16,6 +16,8 @@ public final class PoolRegistry: Sendable {
     let explicitMetricsFactory: (any MetricsFactory)?
     let state: Mutex<RegistryState>
     let shutdownSignal = CompletionSignal()
+    /// Serves every timer (see `schedule`).
+    let timer = DispatchTimer(label: "poolwarden.timers")
 
     /// How long setting application_name, a health check or the untagging at release may take
     /// before the statement is cancelled (and the connection closed if that does not help).
@@ -54,6 +56,7 @@ public final class PoolRegistry: Sendable {
             initial.servers.append(ServerBudgetEntry(label: label, endpoints: endpoints, id: id))
         }
         self.state = Mutex(initial)
+        timer.onFire { [weak self] in self?.timersDue() }
         for settings in pools {
             do throws(WardenError) {
                 try state.withLock { state throws(WardenError) in
@@ -114,10 +117,7 @@ public final class PoolRegistry: Sendable {
         } else {
             logger.warning("shutdown: connections still closing after the grace period")
         }
-        state.withLock { state in
-            for timer in state.timers.values { timer.task.cancel() }
-            state.timers = [:]
-        }
+        state.withLock { state in state.timers = [:] }
     }
 
     /// Samples every pool's connection counts into its gauges. The periodic sampling calls it; a
@@ -214,7 +214,7 @@ public final class PoolRegistry: Sendable {
             signal.fire()
         }
         for stray in effects.strays {
-            Task { await stray.close() }
+            Task(executorPreference: stray.pg.executor) { await stray.close() }
         }
     }
 

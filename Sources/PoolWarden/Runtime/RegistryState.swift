@@ -3,11 +3,6 @@ import PoolCore
 /// Everything the registry decides on, behind its one lock: PoolCore's group and the runtime's
 /// bookkeeping around it (names, tokens, waiting borrows, timers, connects in flight).
 struct RegistryState {
-    struct TimerEntry {
-        let generation: UInt64
-        let task: Task<Void, Never>
-    }
-
     struct ConnectEntry {
         let pool: PoolID
         let task: Task<Void, Never>
@@ -24,8 +19,10 @@ struct RegistryState {
     var ended = EndedLeases()
     var borrows: [UInt64: BorrowWaiter] = [:]
     var nextRequest: UInt64 = 1
-    var timers: [PoolTimerKind: TimerEntry] = [:]
-    var nextTimerGeneration: UInt64 = 0
+    /// Each pending timer's deadline.
+    var timers: [PoolTimerKind: ContinuousClock.Instant] = [:]
+    /// When the dispatch timer fires next; nil when it is not armed.
+    var timerArmedFor: ContinuousClock.Instant?
     var connects: [ConnectionID: ConnectEntry] = [:]
     var poolClosedSignals: [PoolID: CompletionSignal] = [:]
     /// Why a closing connection is still counted: its backend outlived the close and is being
