@@ -31,7 +31,7 @@ extension PGConnection {
         return try await withTaskCancellationHandler {
             try await runPipeline(statements)
         } onCancel: {
-            Task { await self.cancel() }
+            Task(executorPreference: self.reactor) { await self.cancel() }
         }
     }
 

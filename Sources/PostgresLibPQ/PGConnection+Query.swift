@@ -22,7 +22,7 @@ extension PGConnection {
         return try await withTaskCancellationHandler {
             try await run(sql, parameters, limits: limits)
         } onCancel: {
-            Task { await self.cancel() }
+            Task(executorPreference: self.reactor) { await self.cancel() }
         }
     }
 
