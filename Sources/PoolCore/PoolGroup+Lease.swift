@@ -10,19 +10,7 @@ extension PoolGroup {
         guard let (pool, slot) = self.leaseSlot(lease) else { return actions }
         let now = self.ticks(now)
         self.pools[pool].endLease(slot)
-        self.pools[pool].slots[slot].lastUsedAt = now
-        switch disposition {
-        case .clean:
-            if !self.shuttingDown, !self.serverIsFull(pool), self.pools[pool].parkQuietly(slot, now: now, into: &actions) {
-                return actions
-            }
-            self.makeAvailable(pool, slot, now: now, into: &actions)
-        case .needsReset:
-            self.resetOrClose(pool, slot, now: now, into: &actions)
-        case .broken:
-            self.closeSlot(pool, slot, .broken, into: &actions)
-            self.provision(pool, now: now, into: &actions)
-        }
+        self.returnConnection(pool, slot, disposition, now: now, into: &actions)
         return actions
     }
 
@@ -32,17 +20,28 @@ extension PoolGroup {
     public mutating func revoke(_ lease: LeaseID, _ disposition: ReleaseDisposition, now: Instant) -> PoolActions {
         var actions = PoolActions()
         guard let (pool, slot) = self.leaseSlot(lease) else { return actions }
-        let now = self.ticks(now)
         self.revokeLease(pool, slot, .revoked, into: &actions)
+        self.returnConnection(pool, slot, disposition, now: self.ticks(now), into: &actions)
+        return actions
+    }
+
+    /// A connection whose lease ended comes back: a clean one to the next waiter or idle, one that
+    /// holds its caller's state to a reset, a broken one closed and replaced up to `min`.
+    @usableFromInline
+    mutating func returnConnection(_ pool: Int, _ slot: Int, _ disposition: ReleaseDisposition, now: Duration, into actions: inout PoolActions) {
         self.pools[pool].slots[slot].lastUsedAt = now
         switch disposition {
-        case .clean, .needsReset:
+        case .clean:
+            if !self.shuttingDown, !self.serverIsFull(pool), self.pools[pool].parkQuietly(slot, now: now, into: &actions) {
+                return
+            }
+            self.makeAvailable(pool, slot, now: now, into: &actions)
+        case .needsReset:
             self.resetOrClose(pool, slot, now: now, into: &actions)
         case .broken:
             self.closeSlot(pool, slot, .broken, into: &actions)
             self.provision(pool, now: now, into: &actions)
         }
-        return actions
     }
 
     /// The runtime reports use of a lease: a statement starts (`running: true`) or ends
