@@ -102,10 +102,13 @@ struct MemoryBoundTests {
             #expect(try await api.send(.post, "/v1/pools/p/query", key: ServiceHarness.appKey, body: Self.statement("SELECT 1")).status == 200)
             ProcessMemory.resetPeak()
             let before = ProcessMemory.resident
-            // 1.3 million values of 24 bytes and 1,300 rows: 31.3 MB as counted.
-            let answer = try await api.send(
-                .post, "/v1/pools/p/query", key: ServiceHarness.appKey,
-                body: Self.statement("SELECT \(columns) FROM generate_series(1, 1300)")
+            // 1.3 million values of 24 bytes and 1,300 rows: 31.3 MB as counted. Read over a bare
+            // socket with a deadline: URLSession on Linux can deadlock cancelling a slow, large
+            // answer on a loaded machine (seen in a loaded run), and would hang the suite.
+            let answer = try await RawExchange.send(
+                port: api.client.port ?? 0, "POST", "/v1/pools/p/query", key: ServiceHarness.appKey,
+                body: Array(try Self.statement("SELECT \(columns) FROM generate_series(1, 1300)").utf8),
+                timeout: .seconds(120)
             )
             let growth = ProcessMemory.peak - before
             #expect(answer.status == 200, "\(answer.text.prefix(300))")
