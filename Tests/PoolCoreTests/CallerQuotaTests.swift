@@ -43,6 +43,27 @@ import Testing
         #expect(h.violations().isEmpty)
     }
 
+    @Test func aRevokedOrExpiredLeaseFreesItsCallersQuotaAtOnce() {
+        // Its own connection is being reset first, so an idle one serves the caller's waiting borrow.
+        var h = Harness()
+        let pool = h.addOpenPool(.test(min: 3, max: 3, perCaller: 1))
+        let revoked = h.lease(pool, caller: "cron")
+        let expiring = h.lease(pool, caller: "web", ttl: .seconds(2))
+        let cronWaits = h.borrow(pool, caller: "cron").request
+        let webWaits = h.borrow(pool, caller: "web").request
+        #expect(h.status(pool).counts.idle == 1)
+
+        let revoke = h.record(h.group.revoke(revoked.lease, .needsReset, now: h.now))
+        #expect(revoke.resets.count == 1)
+        #expect(revoke.grants.map(\.request) == [cronWaits])
+
+        let expiry = h.advance(by: .seconds(2))
+        #expect(expiry.revokes.map(\.0) == [expiring.lease])
+        #expect(expiry.grants.isEmpty, "no idle connection left: the reset one will serve it")
+        #expect(h.record(h.group.resetSucceeded(revoke.resets[0], now: h.now)).grants.map(\.request) == [webWaits])
+        #expect(h.violations().isEmpty)
+    }
+
     @Test func demandCountsOnlyBorrowsTheirCallerMayTake() {
         var h = Harness()
         let pool = h.addOpenPool(.test(min: 1, max: 4, perCaller: 1))

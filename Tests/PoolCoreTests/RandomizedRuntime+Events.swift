@@ -203,6 +203,16 @@ extension RandomizedRuntime {
         self.apply(status.paused ? self.group.resume(pool, now: self.now) : self.group.pause(pool, now: self.now))
     }
 
+    /// An operator revokes one lease (by its token prefix): its caller may take another.
+    mutating func revokeOne() {
+        guard let lease = self.pick(self.leases.keys.sorted()) else { return }
+        let roll = self.number(below: 100)
+        let disposition: ReleaseDisposition = roll < 45 ? .clean : roll < 90 ? .needsReset : .broken
+        self.note("revoke \(lease) \(disposition)")
+        self.apply(self.group.revoke(lease, disposition, now: self.now))
+        if self.leases[lease] != nil { self.fail("revoked \(lease) is still held") }
+    }
+
     mutating func deletePool() {
         guard let pool = self.pick(self.group.poolIDs), self.group.status(pool)?.state != .draining else { return }
         self.note("delete \(pool)")

@@ -51,7 +51,8 @@ import Testing
             case 885..<905: runtime.resize()
             case 905..<915: runtime.recycle()
             case 915..<935: runtime.togglePause()
-            case 935..<945: runtime.loseConnection()
+            case 935..<939: runtime.loseConnection()
+            case 939..<945: runtime.revokeOne()
             case 945..<948: runtime.deletePool()
             case 948..<951: runtime.changeServerLimit(server)
             case 951..<956: serverDown.toggle()
@@ -82,6 +83,7 @@ import Testing
             #expect(failures.contains(.poolDraining))
             #expect(runtime.revokeReasons[.expired, default: 0] > 0)
             #expect(runtime.revokeReasons[.recycled, default: 0] > 0)
+            #expect(runtime.revokeReasons[.revoked, default: 0] > 0)
             for reason in [CloseReason.evicted, .broken, .resetFailed, .checkFailed, .recycled, .surplus, .idleTimeout, .lost] {
                 #expect(runtime.closeReasons[reason, default: 0] > 0, "no connection was closed as \(reason)")
             }
