@@ -2,10 +2,16 @@
 public enum BorrowFailure: Hashable, Sendable {
     /// Waited until its deadline: 503 `pool_exhausted` with Retry-After.
     case timeout
+    /// Waited until its deadline while the pool was paused: 503 `pool_paused` with Retry-After.
+    /// Idle connections do not make the pool exhausted; an operator holds the borrows back.
+    case paused
+    /// Waited until its deadline while its caller still held `max_per_caller` leases, so that
+    /// no free connection could have served it: `caller_quota`.
+    case callerQuota
+    /// `max_waiting` borrows already wait in the pool: `too_many_waiting`, at once.
+    case tooManyWaiting
     /// The server cannot be reached: 502 `connect_failed` with the last connect error.
     case connectFailed(lastError: String?)
-    /// The caller already holds (or waits for) `max_per_caller` leases: `caller_quota`.
-    case callerQuota
     /// The runtime cancelled the borrow because its HTTP client went away.
     case cancelled
     /// The pool is being deleted: `pool_not_found`.

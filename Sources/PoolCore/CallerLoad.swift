@@ -1,5 +1,6 @@
-/// What one caller holds in one pool: leases, and borrows still waiting (which count against
-/// `max_per_caller` too, or they would push the caller over it once served).
+/// What one caller holds in one pool: leases, which `max_per_caller` limits, and borrows still
+/// waiting, which it does not: a caller at its quota queues, and the waiters it may still be given
+/// leases for are the pool's demand (``PoolGroup/Pool/servableWaiters``).
 @usableFromInline
 struct CallerLoad: Hashable, Sendable {
     @usableFromInline var leases = 0
@@ -13,6 +14,12 @@ struct CallerLoad: Hashable, Sendable {
 
     @inlinable
     var total: Int { self.leases + self.waiting }
+
+    /// Of this caller's waiting borrows, how many a free connection could serve under `quota`.
+    @inlinable
+    func servable(quota: Int) -> Int {
+        Swift.min(self.waiting, Swift.max(0, quota - self.leases))
+    }
 
     @inlinable
     mutating func moveWaiterToLease() {

@@ -63,9 +63,11 @@ extension PoolGroup {
         return (self.poolID(pool), actions)
     }
 
-    /// Changes `min`, `max` and `max_per_caller` at runtime. Growing wakes waiters and opens up to
-    /// `min`; shrinking closes surplus idle connections now and surplus busy ones when they come back.
-    /// No lease is cut.
+    /// Changes `min`, `max`, `max_per_caller` and `max_waiting` at runtime. Growing wakes waiters
+    /// and opens up to `min`; shrinking closes surplus idle connections now and surplus busy ones
+    /// when they come back. No lease is cut and no waiting borrow is refused: a caller over a
+    /// lowered quota waits until it is under it again, a queue over a lowered `max_waiting` takes
+    /// no new borrows until it is shorter.
     public mutating func resize(_ id: PoolID, limits: PoolLimits, now: Instant) -> PoolActions {
         guard let pool = self.poolIndex(id), self.pools[pool].isRunning else { return PoolActions() }
         var configuration = self.pools[pool].configuration
@@ -191,7 +193,8 @@ extension PoolGroup {
         return (counts, actions)
     }
 
-    /// Borrows wait instead of being served; leases go on, released connections go idle.
+    /// Borrows wait instead of being served, and those whose wait ends meanwhile fail with
+    /// ``BorrowFailure/paused``; leases go on, released connections go idle.
     public mutating func pause(_ id: PoolID, now: Instant) -> PoolActions {
         if let pool = self.poolIndex(id), self.pools[pool].isRunning {
             self.pools[pool].paused = true

@@ -5,9 +5,11 @@ extension PoolGroup {
     ///
     /// Served at once from an idle connection when nobody waits ahead; otherwise it waits (first
     /// come, first served) until a connection is released, opened or checked, until `wait` (or the
-    /// pool's `borrowTimeout`) passes, or until ``cancelBorrow(_:pool:now:)``. A caller at
-    /// `maxPerCaller` fails at once with ``BorrowFailure/callerQuota``. With a `key`, the caller's
-    /// live lease with that key is answered again instead of a second connection.
+    /// pool's `borrowTimeout`) passes, or until ``cancelBorrow(_:pool:now:)``. A borrow whose caller
+    /// holds `maxPerCaller` leases waits too, in its place, until the caller releases one; the
+    /// borrows of other callers behind it are served meanwhile. A borrow that would wait while
+    /// `maxWaiting` others do fails at once with ``BorrowFailure/tooManyWaiting``. With a `key`,
+    /// the caller's live lease with that key is answered again instead of a second connection.
     ///
     /// - Parameters:
     ///   - request: unique among the pool's waiting borrows; it names the answer and the deadline timer.
@@ -41,8 +43,6 @@ extension PoolGroup {
             if let key, case .grant(let grant) = actions[0] {
                 self.registerKey(pool, slot: Int(grant.connectionID.slot), caller: caller, key: key, now: now, into: &actions)
             }
-        case .overQuota:
-            actions.append(.fail(request: request, pool: id, .callerQuota))
         case .mustWait:
             self.borrowSlow(request, pool: pool, caller: caller, key: key, ttl: ttl, wait: wait, now: now, into: &actions)
         }
@@ -118,7 +118,23 @@ extension PoolGroup {
             Waiter(request: request, sequence: sequence, caller: caller, key: key, ttl: ttl, deadline: now + wait)
         )
         self.pools[pool].callers[caller, default: CallerLoad()].waiting += 1
-        self.serveQueue(pool, now: now, into: &actions)
+        let serving = self.pools[pool].isRunning && !self.shuttingDown && !self.pools[pool].paused
+        if serving {
+            self.serveWaiters(pool, now: now, into: &actions)
+        }
+        // Refused only once it would really wait: an idle connection that the borrows ahead may
+        // not take (their callers at quota) serves it in spite of a full queue. A borrow that may
+        // not wait never takes a place in the queue, so it is never refused for its length.
+        if wait > .zero, self.pools[pool].waiters.count > self.pools[pool].limits.maxWaiting,
+            let waiter = self.pools[pool].waiters.remove(request)
+        {
+            self.forgetWaiter(pool, caller: waiter.caller)
+            self.pools[pool].totals.waitingRejections += 1
+            actions.append(.fail(request: request, pool: id, .tooManyWaiting))
+        }
+        if serving {
+            self.provision(pool, now: now, into: &actions)
+        }
         guard self.pools[pool].waiters.contains(request) else { return }
         self.probeForBorrow(pool, now: now, into: &actions)
         if wait > .zero {
@@ -129,68 +145,75 @@ extension PoolGroup {
         }
     }
 
-    /// Hands idle connections to waiters in arrival order, starts health checks where an idle
-    /// connection needs one, then opens what is still missing.
+    /// Serves the queue from idle connections, then opens what is still missing.
     @usableFromInline
     mutating func serveQueue(_ pool: Int, now: Duration, into actions: inout PoolActions) {
         guard self.pools[pool].isRunning, !self.shuttingDown, !self.pools[pool].paused else { return }
-        while let head = self.pools[pool].waiters.first() {
-            if self.dropIfIneligible(pool, head, now: now, into: &actions) { continue }
-            guard let slot = self.pools[pool].idle.last else { break }
+        self.serveWaiters(pool, now: now, into: &actions)
+        self.provision(pool, now: now, into: &actions)
+    }
+
+    /// Hands idle connections to waiters in arrival order, passing over those whose caller holds
+    /// its `maxPerCaller` leases, and starts health checks where an idle connection needs one.
+    @usableFromInline
+    mutating func serveWaiters(_ pool: Int, now: Duration, into actions: inout PoolActions) {
+        while let slot = self.pools[pool].idle.last, let next = self.nextServable(pool, now: now, into: &actions) {
             if let reason = self.retireReason(pool, slot, now: now) {
                 self.closeSlot(pool, slot, reason, into: &actions)
                 continue
             }
             if self.needsHealthCheck(pool, slot, now: now) {
-                // Each check in flight will serve one waiter; start no more checks than waiters.
-                guard self.pools[pool].counts.checking < self.pools[pool].waiters.count else { break }
+                // Each check in flight will serve one waiter; start no more checks than waiters
+                // a connection could serve.
+                guard self.pools[pool].counts.checking < self.pools[pool].servableWaiters else { break }
                 self.pools[pool].idle.removeLast()
                 self.setPhase(pool, slot, .checking)
                 actions.append(.healthCheck(self.connectionID(pool, slot)))
                 continue
             }
             self.pools[pool].idle.removeLast()
-            _ = self.pools[pool].waiters.popFirst()
+            _ = self.pools[pool].waiters.remove(next.request)
             self.grant(
-                head.request, pool: pool, slot: slot, caller: head.caller, key: head.key, ttl: head.ttl,
+                next.request, pool: pool, slot: slot, caller: next.caller, key: next.key, ttl: next.ttl,
                 fromQueue: true, now: now, into: &actions
             )
         }
-        self.provision(pool, now: now, into: &actions)
     }
 
-    /// Removes the head waiter when it can no longer be served: past its deadline, or its caller
-    /// already holds `maxPerCaller` leases (possible only after a quota shrink).
+    /// The longest-waiting borrow whose caller may take another lease; those found past their
+    /// deadline on the way time out (their timers may not have fired yet).
     @usableFromInline
-    mutating func dropIfIneligible(_ pool: Int, _ head: Waiter, now: Duration, into actions: inout PoolActions) -> Bool {
-        let id = self.poolID(pool)
-        if head.deadline <= now {
-            _ = self.pools[pool].waiters.popFirst()
-            self.timeOut(pool, head, into: &actions)
-            actions.append(.cancel(.borrowDeadline(id, request: head.request)))
-            return true
+    mutating func nextServable(_ pool: Int, now: Duration, into actions: inout PoolActions) -> Waiter? {
+        while let waiter = self.pools[pool].firstServable() {
+            guard waiter.deadline <= now else { return waiter }
+            _ = self.pools[pool].waiters.remove(waiter.request)
+            self.timeOut(pool, waiter, into: &actions)
+            actions.append(.cancel(.borrowDeadline(self.poolID(pool), request: waiter.request)))
         }
-        if (self.pools[pool].callers[head.caller]?.leases ?? 0) >= self.pools[pool].limits.maxPerCaller {
-            _ = self.pools[pool].waiters.popFirst()
-            self.forgetWaiter(pool, caller: head.caller)
-            self.pools[pool].totals.quotaRejections += 1
-            actions.append(.fail(request: head.request, pool: id, .callerQuota))
-            actions.append(.cancel(.borrowDeadline(id, request: head.request)))
-            return true
-        }
-        return false
+        return nil
     }
 
+    /// Ends a borrow whose wait is over with the reason it was not served: the pool was paused,
+    /// its caller still held its quota, connects were failing, or simply no connection came free.
     @usableFromInline
     mutating func timeOut(_ pool: Int, _ waiter: Waiter, into actions: inout PoolActions) {
         self.forgetWaiter(pool, caller: waiter.caller)
-        if self.pools[pool].failingToConnect {
+        let failure: BorrowFailure
+        if self.pools[pool].paused {
+            // Paused first: an operator held every borrow back, whatever else was the case.
+            failure = .paused
+        } else if !self.pools[pool].mayLease(waiter.caller) {
+            // Not even a free connection would have served it.
+            failure = .callerQuota
+        } else if self.pools[pool].failingToConnect {
             self.pools[pool].totals.connectFailedRejections += 1
             actions.append(.fail(request: waiter.request, pool: self.poolID(pool), .connectFailed(lastError: self.pools[pool].lastError)))
+            return
         } else {
-            self.pools[pool].totals.timeouts += 1
-            actions.append(.fail(request: waiter.request, pool: self.poolID(pool), .timeout))
+            failure = .timeout
         }
+        self.pools[pool].totals.timeouts += 1
+        actions.append(.fail(request: waiter.request, pool: self.poolID(pool), failure))
     }
 
     /// Takes a waiter that left the queue off its caller's load.

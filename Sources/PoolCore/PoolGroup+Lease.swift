@@ -42,6 +42,7 @@ extension PoolGroup {
             self.closeSlot(pool, slot, .broken, into: &actions)
             self.provision(pool, now: now, into: &actions)
         }
+        self.serveAfterLeaseEnded(pool, now: now, into: &actions)
     }
 
     /// The runtime reports use of a lease: a statement starts (`running: true`) or ends
@@ -112,6 +113,17 @@ extension PoolGroup {
         )
     }
 
+
+    /// A lease ended, so its caller may be under its quota again: a borrow of that caller that
+    /// waited behind the quota takes an idle connection now, rather than the one the lease had
+    /// (which may be closing or being reset).
+    @usableFromInline
+    mutating func serveAfterLeaseEnded(_ pool: Int, now: Duration, into actions: inout PoolActions) {
+        guard !self.pools[pool].waiters.isEmpty, !self.pools[pool].idle.isEmpty, self.pools[pool].isRunning,
+            !self.shuttingDown, !self.pools[pool].paused
+        else { return }
+        self.serveWaiters(pool, now: now, into: &actions)
+    }
 
     /// Takes the lease away from its holder; the connection stays in `slot` for the caller to
     /// reset or close. Returns whether a holder lost it (false for a lease not yet handed over,

@@ -3,8 +3,8 @@ extension PoolGroup.Pool {
     @usableFromInline
     enum FastBorrow {
         case granted
-        case overQuota
-        /// Not served from an idle connection; the caller's load is untouched.
+        /// Not served from an idle connection (or its caller is at its quota); the caller's load
+        /// is untouched.
         case mustWait
     }
 }

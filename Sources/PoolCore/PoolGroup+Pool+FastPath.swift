@@ -38,8 +38,8 @@ extension PoolGroup.Pool {
         return self.slots[slot].lastUsedAt + threshold < now
     }
 
-    /// Checks the caller's quota and, when nobody waits ahead and the most recently used idle
-    /// connection can go out as it is, leases it.
+    /// When nobody waits ahead, the caller holds fewer than `max_per_caller` leases and the most
+    /// recently used idle connection can go out as it is, leases it.
     @inlinable
     mutating func borrowFast(
         _ request: UInt64,
@@ -51,12 +51,8 @@ extension PoolGroup.Pool {
         into actions: inout PoolActions
     ) -> FastBorrow {
         let index = self.callers.index(forKey: caller)
-        let load = index.map { self.callers.values[$0].total } ?? 0
-        guard load < self.configuration.limits.maxPerCaller else {
-            self.totals.quotaRejections += 1
-            return .overQuota
-        }
-        guard self.waiters.isEmpty, !self.paused, let slot = self.idle.last,
+        let leases = index.map { self.callers.values[$0].leases } ?? 0
+        guard leases < self.configuration.limits.maxPerCaller, self.waiters.isEmpty, !self.paused, let slot = self.idle.last,
             self.retireReason(slot, now: now) == nil, !self.needsHealthCheck(slot, now: now)
         else { return .mustWait }
         self.idle.removeLast()

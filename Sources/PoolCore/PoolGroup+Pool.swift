@@ -74,11 +74,43 @@ extension PoolGroup {
         @inlinable
         var limits: PoolLimits { self.configuration.limits }
 
-        /// Waiters no connection on its way will serve: how many more the pool should open.
+        /// Servable waiters no connection on its way will serve: how many more the pool should open.
         @inlinable
         var unmetDemand: Int {
             guard self.isRunning, !self.paused, !self.degraded else { return 0 }
-            return self.waiters.count - self.counts.pendingSupply - self.pendingEvictions
+            return self.servableWaiters - self.counts.pendingSupply - self.pendingEvictions
+        }
+
+        /// Whether `caller` may take another lease: it holds fewer than `max_per_caller`.
+        @inlinable
+        func mayLease(_ caller: Types.Caller) -> Bool {
+            (self.callers[caller]?.leases ?? 0) < self.configuration.limits.maxPerCaller
+        }
+
+        /// Waiters a free connection could serve now: each caller's waiting borrows, up to the
+        /// leases its quota still allows. The others wait for their caller to release one, and no
+        /// connection is opened for them.
+        @inlinable
+        var servableWaiters: Int {
+            guard !self.waiters.isEmpty else { return 0 }
+            let quota = self.configuration.limits.maxPerCaller
+            var count = 0
+            for load in self.callers.values where load.waiting > 0 {
+                count += load.servable(quota: quota)
+            }
+            return count
+        }
+
+        /// The longest-waiting borrow whose caller may take another lease. A caller at its quota
+        /// keeps its place in the queue without holding up the callers behind it.
+        @inlinable
+        mutating func firstServable() -> PoolGroup.Waiter? {
+            guard let head = self.waiters.first() else { return nil }
+            if self.mayLease(head.caller) { return head }
+            guard self.servableWaiters > 0 else { return nil }
+            let callers = self.callers
+            let quota = self.configuration.limits.maxPerCaller
+            return self.waiters.first { (callers[$0.caller]?.leases ?? 0) < quota }
         }
 
         /// The pool is trying and failing to reach its server: waiters it cannot serve end with

@@ -49,7 +49,7 @@ extension PoolGroup {
         let members = self.servers[server].pools
         var needy: [(sequence: UInt64, pool: Int)] = []
         for member in members where self.pools[member].unmetDemand > 0 {
-            if let head = self.pools[member].waiters.first() {
+            if let head = self.pools[member].firstServable() {
                 needy.append((head.sequence, member))
             }
         }
@@ -88,7 +88,7 @@ extension PoolGroup {
     mutating func neediestPool(onServer server: Int, excluding pool: Int) -> Int? {
         var best: (sequence: UInt64, pool: Int)?
         for other in self.servers[server].pools where other != pool && self.pools[other].unmetDemand > 0 {
-            guard let head = self.pools[other].waiters.first() else { continue }
+            guard let head = self.pools[other].firstServable() else { continue }
             if best == nil || head.sequence < best!.sequence {
                 best = (head.sequence, other)
             }

@@ -67,7 +67,7 @@ extension PoolGroup {
     }
 
     /// A connection is ready for use again (opened, released clean, reset or checked): close it if it
-    /// must go, else hand it to the longest waiter, else to a pool on the same server that waits for
+    /// must go, else hand it to the longest waiter whose caller is under its quota, else to a pool on the same server that waits for
     /// room, else park it idle.
     @usableFromInline
     mutating func makeAvailable(_ pool: Int, _ slot: Int, now: Duration, into actions: inout PoolActions) {
@@ -103,18 +103,16 @@ extension PoolGroup {
         self.pools[pool].makeIdle(slot, now: now, into: &actions)
     }
 
+    /// Leases the connection to the longest-waiting borrow whose caller may take another lease.
     @usableFromInline
     mutating func handToWaiter(_ pool: Int, _ slot: Int, now: Duration, into actions: inout PoolActions) -> Bool {
-        while let head = self.pools[pool].waiters.first() {
-            if self.dropIfIneligible(pool, head, now: now, into: &actions) { continue }
-            _ = self.pools[pool].waiters.popFirst()
-            self.grant(
-                head.request, pool: pool, slot: slot, caller: head.caller, key: head.key, ttl: head.ttl,
-                fromQueue: true, now: now, into: &actions
-            )
-            return true
-        }
-        return false
+        guard let next = self.nextServable(pool, now: now, into: &actions) else { return false }
+        _ = self.pools[pool].waiters.remove(next.request)
+        self.grant(
+            next.request, pool: pool, slot: slot, caller: next.caller, key: next.key, ttl: next.ttl,
+            fromQueue: true, now: now, into: &actions
+        )
+        return true
     }
 
     /// On a full server, a connection nobody in its own pool waits for is closed to make room for

@@ -43,7 +43,7 @@ extension PoolGroup {
         let counts = self.pools[pool].counts
         let limits = self.pools[pool].limits
         let othersOnTheirWay = counts.pendingSupply - 1 + self.pools[pool].pendingEvictions
-        let wantedByWaiters = !self.pools[pool].paused && self.pools[pool].waiters.count > othersOnTheirWay
+        let wantedByWaiters = !self.pools[pool].paused && self.pools[pool].servableWaiters > othersOnTheirWay
         let wantedForMin = counts.kept <= limits.min
         guard wantedByWaiters || wantedForMin, counts.kept <= limits.max else {
             self.abandonSlot(pool, slot, now: now, into: &actions)
@@ -105,6 +105,7 @@ extension PoolGroup {
         self.revokeLease(pool, slot, .expired, into: &actions)
         self.pools[pool].slots[slot].lastUsedAt = now
         self.resetOrClose(pool, slot, now: now, into: &actions)
+        self.serveAfterLeaseEnded(pool, now: now, into: &actions)
     }
 
     /// While degraded, tries one probe connect at a time; its success ends the degraded state.

@@ -1,7 +1,8 @@
 import DequeModule
 
 extension PoolGroup {
-    /// FIFO of waiting borrows with O(1) append, pop and cancel.
+    /// FIFO of waiting borrows with O(1) append, pop and cancel, and a scan for the first one that
+    /// may be served (its caller under `max_per_caller`).
     ///
     /// A cancelled waiter leaves the dictionary at once and its queue entry is skipped when it
     /// reaches the front (the approach of postgres-nio's RequestQueue). Entries carry the arrival
@@ -42,6 +43,20 @@ extension PoolGroup {
                     return waiter
                 }
                 self.order.removeFirst()
+            }
+            return nil
+        }
+
+        /// The longest-waiting live waiter that `isEligible` accepts. Cancelled entries are
+        /// dropped at the front and skipped behind it.
+        @inlinable
+        mutating func first(where isEligible: (Waiter) -> Bool) -> Waiter? {
+            guard let head = self.first() else { return nil }
+            if isEligible(head) { return head }
+            for entry in self.order.dropFirst() {
+                if let waiter = self.entries[entry.request], waiter.sequence == entry.sequence, isEligible(waiter) {
+                    return waiter
+                }
             }
             return nil
         }

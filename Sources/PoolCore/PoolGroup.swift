@@ -10,15 +10,16 @@ import DequeModule
 ///
 /// Rules it keeps (DESIGN.md invariants 1, 2, 3, 5 and 6):
 /// - a pool never has more than `max` connections counting those being opened or closed, a server
-///   never more than its budget, and a caller never more than `max_per_caller` leases and waiting
-///   borrows in a pool;
+///   never more than its budget, and a caller never more than `max_per_caller` leases in a pool
+///   (its further borrows wait), nor a pool more than `max_waiting` waiting borrows;
 /// - every connection is in exactly one state: opening, idle (possibly being checked), leased to
 ///   exactly one lease, being reset, or closing;
 /// - a connection that comes back inside a transaction is reset before reuse, and closed if the
 ///   reset fails;
 /// - after a delete or a shutdown, no connection of the pool is left;
-/// - borrows are served first come, first served within a pool, and leave the queue when they time
-///   out or are cancelled, without taking a connection with them.
+/// - borrows are served first come, first served within a pool, passing over only those whose
+///   caller holds its quota, and leave the queue when they time out or are cancelled, without
+///   taking a connection with them.
 public struct PoolGroup<Types: PoolTypes> {
     public typealias Instant = Types.Instant
 

@@ -2,7 +2,8 @@
 public struct PoolTotals: Hashable, Sendable {
     /// Leases granted (an idempotent borrow that got an existing lease back is not counted).
     public var borrows: Int = 0
-    /// Borrows that waited until their deadline.
+    /// Borrows that waited until their deadline, paused or at their caller's quota included
+    /// (connect failures are counted apart).
     public var timeouts: Int = 0
     /// Connect attempts started, retries included.
     public var connectAttempts: Int = 0
@@ -17,8 +18,8 @@ public struct PoolTotals: Hashable, Sendable {
     public var closed: Int = 0
     /// Borrows whose caller went away while waiting.
     public var cancelled: Int = 0
-    /// Borrows refused because the caller was at `max_per_caller`.
-    public var quotaRejections: Int = 0
+    /// Borrows refused because `max_waiting` others already waited.
+    public var waitingRejections: Int = 0
     /// Borrows failed with `connect_failed`.
     public var connectFailedRejections: Int = 0
     public var healthCheckFailures: Int = 0

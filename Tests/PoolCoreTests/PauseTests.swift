@@ -21,12 +21,23 @@ import Testing
         #expect(h.status(pool).state == .running)
     }
 
-    @Test func pausedWaitersStillTimeOut() {
+    @Test func pausedWaitersTimeOutAsPausedNotExhausted() {
         var h = Harness()
         let pool = h.addOpenPool(.test(min: 1, max: 1))
         h.record(h.group.pause(pool, now: h.now))
         let (request, _) = h.borrow(pool, wait: .seconds(3))
-        #expect(h.advance(by: .seconds(3)).failure(of: request) == .timeout)
+        #expect(h.advance(by: .milliseconds(2999)).failures.isEmpty, "the deadline holds")
+        #expect(h.advance(by: .milliseconds(1)).failure(of: request) == .paused, "a connection is idle: the pause held it back")
+        #expect(h.status(pool).totals.timeouts == 1)
+        let (now, actions) = h.borrow(pool, wait: .zero)
+        #expect(actions.failure(of: now) == .paused)
+        // Even a caller at its quota is told about the pause, the cause nobody could get past.
+        h.record(h.group.resume(pool, now: h.now))
+        _ = h.lease(pool, caller: "cron")
+        h.record(h.group.pause(pool, now: h.now))
+        let (quota, quotaActions) = h.borrow(pool, caller: "cron", wait: .zero)
+        #expect(quotaActions.failure(of: quota) == .paused)
         #expect(h.record(h.group.resume(pool, now: h.now)).grants.isEmpty)
+        #expect(h.violations().isEmpty)
     }
 }

@@ -2,9 +2,9 @@
 
 extension PoolConfiguration {
     /// A configuration with every timer-driven rule off unless a test turns it on.
-    static func test(min: Int = 0, max: Int = 2, perCaller: Int = 100) -> PoolConfiguration {
+    static func test(min: Int = 0, max: Int = 2, perCaller: Int = 100, maxWaiting: Int? = nil) -> PoolConfiguration {
         PoolConfiguration(
-            limits: PoolLimits(min: min, max: max, maxPerCaller: perCaller),
+            limits: PoolLimits(min: min, max: max, maxPerCaller: perCaller, maxWaiting: maxWaiting),
             leaseTTL: .seconds(60),
             borrowTimeout: .seconds(5),
             maxLifetime: nil,

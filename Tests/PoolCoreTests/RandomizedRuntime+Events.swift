@@ -4,9 +4,9 @@
 extension RandomizedRuntime {
     static let callers = ["a", "b", "c", "d"]
 
-    static func configuration(min: Int, max: Int, perCaller: Int) -> PoolConfiguration {
+    static func configuration(min: Int, max: Int, perCaller: Int, maxWaiting: Int? = nil) -> PoolConfiguration {
         PoolConfiguration(
-            limits: PoolLimits(min: min, max: max, maxPerCaller: perCaller),
+            limits: PoolLimits(min: min, max: max, maxPerCaller: perCaller, maxWaiting: maxWaiting),
             leaseTTL: .seconds(3),
             borrowTimeout: .seconds(2),
             maxLifetime: .seconds(20),
@@ -41,6 +41,7 @@ extension RandomizedRuntime {
         }
         self.limits[pool] = configuration.limits
         self.ceilings[pool] = configuration.limits.max
+        self.waitingCeilings[pool] = configuration.limits.maxWaiting
         if let server { self.serverOf[pool] = server }
         self.apply(actions)
     }
@@ -57,7 +58,9 @@ extension RandomizedRuntime {
         self.nextRequest += 1
         self.note("borrow \(request) \(pool) caller \(caller) key \(key ?? "-") wait \(wait)")
         self.pending[request] = Request(pool: pool, caller: caller, key: key, arrival: request, deadline: self.now.advanced(by: wait))
+        self.borrowing = request
         self.apply(self.group.borrow(request, pool: pool, caller: caller, key: key, ttl: ttl, wait: wait, now: self.now))
+        self.borrowing = nil
     }
 
     mutating func release() {
@@ -173,10 +176,15 @@ extension RandomizedRuntime {
     mutating func resize() {
         guard let pool = self.pick(self.group.poolIDs), self.group.status(pool)?.state != .draining else { return }
         let max = 1 + self.number(below: 5)
-        let limits = PoolLimits(min: self.number(below: Swift.min(max, 3) + 1), max: max, maxPerCaller: 1 + self.number(below: 4))
+        let limits = PoolLimits(
+            min: self.number(below: Swift.min(max, 3) + 1), max: max, maxPerCaller: 1 + self.number(below: 4),
+            maxWaiting: self.chance(50) ? nil : 1 + self.number(below: 8)
+        )
         let total = self.connections(of: pool)
+        let waiting = self.pending.values.filter { $0.pool == pool }.count
         self.limits[pool] = limits
         self.ceilings[pool] = Swift.max(limits.max, Swift.min(self.ceilings[pool] ?? limits.max, total))
+        self.waitingCeilings[pool] = Swift.max(limits.maxWaiting, Swift.min(self.waitingCeilings[pool] ?? limits.maxWaiting, waiting))
         self.note("resize \(pool) \(limits)")
         self.apply(self.group.resize(pool, limits: limits, now: self.now))
     }
@@ -193,6 +201,16 @@ extension RandomizedRuntime {
         guard let pool = self.pick(self.group.poolIDs), let status = self.group.status(pool) else { return }
         self.note(status.paused ? "resume \(pool)" : "pause \(pool)")
         self.apply(status.paused ? self.group.resume(pool, now: self.now) : self.group.pause(pool, now: self.now))
+    }
+
+    /// An operator revokes one lease (by its token prefix): its caller may take another.
+    mutating func revokeOne() {
+        guard let lease = self.pick(self.leases.keys.sorted()) else { return }
+        let roll = self.number(below: 100)
+        let disposition: ReleaseDisposition = roll < 45 ? .clean : roll < 90 ? .needsReset : .broken
+        self.note("revoke \(lease) \(disposition)")
+        self.apply(self.group.revoke(lease, disposition, now: self.now))
+        if self.leases[lease] != nil { self.fail("revoked \(lease) is still held") }
     }
 
     mutating func deletePool() {

@@ -40,6 +40,9 @@ struct RandomizedRuntime {
     // Limits as the model knows them, and ceilings that only come down to them after a shrink.
     var limits: [PoolID: PoolLimits] = [:]
     var ceilings: [PoolID: Int] = [:]
+    var waitingCeilings: [PoolID: Int] = [:]
+    /// The borrow being made, the only one `too_many_waiting` may answer.
+    var borrowing: UInt64?
     var serverOf: [PoolID: ServerID] = [:]
     /// The server a deleted pool was on, for the pool that replaces it.
     var replacementServer: [PoolID: ServerID] = [:]
@@ -95,9 +98,7 @@ struct RandomizedRuntime {
                 return
             }
             if entry.pool != pool { self.fail("failure for \(request) names \(pool), not \(entry.pool)") }
-            if failure == .timeout, entry.deadline > self.now {
-                self.fail("request \(request) timed out before its deadline")
-            }
+            self.checkFailure(failure, of: request, entry)
             self.outcomes[request] = failure == .timeout ? .timedOut : .failed(failure)
         case .open(let id, let pool, let attempt):
             if attempt == 1 {
@@ -179,12 +180,15 @@ struct RandomizedRuntime {
             }
             return
         }
-        // Invariant 6: nobody who arrived earlier in the same pool is still waiting.
-        if let earlier = self.pending.first(where: { $0.value.pool == request.pool && $0.value.arrival < request.arrival }) {
-            self.fail("request \(grant.request) served before earlier request \(earlier.key)")
+        // Invariant 6: nobody who arrived earlier in the same pool and whose caller may take a
+        // lease is still waiting; only a caller at its quota is passed over.
+        if let earlier = self.pending.first(where: {
+            $0.value.pool == request.pool && $0.value.arrival < request.arrival && self.mayLease($0.value.caller, in: request.pool)
+        }) {
+            self.fail("request \(grant.request) served before earlier request \(earlier.key) of \(earlier.value.caller)")
         }
         // Invariant 1, per caller.
-        let held = self.leases.values.filter { $0.pool == request.pool && $0.caller == request.caller }.count
+        let held = self.held(by: request.caller, in: request.pool)
         if let quota = self.limits[request.pool]?.maxPerCaller, held >= quota {
             self.fail("\(request.caller) got lease \(held + 1) over its quota \(quota)")
         }
@@ -199,6 +203,43 @@ struct RandomizedRuntime {
         if self.leases[grant.lease] != nil { self.fail("lease id \(grant.lease) reused") }
         self.leases[grant.lease] = Lease(pool: request.pool, caller: request.caller, key: request.key, connection: id)
         self.leaseOf[id] = grant.lease
+    }
+
+    func held(by caller: String, in pool: PoolID) -> Int {
+        self.leases.values.reduce(0) { $0 + ($1.pool == pool && $1.caller == caller ? 1 : 0) }
+    }
+
+    func mayLease(_ caller: String, in pool: PoolID) -> Bool {
+        guard let quota = self.limits[pool]?.maxPerCaller else { return true }
+        return self.held(by: caller, in: pool) < quota
+    }
+
+    /// Each failure names the real reason: a wait that ended did end, paused while the pool was
+    /// paused, at the quota while the caller held it; a full queue is refused at once, and only
+    /// while `max_waiting` others wait.
+    mutating func checkFailure(_ failure: BorrowFailure, of request: UInt64, _ entry: Request) {
+        switch failure {
+        case .timeout, .paused, .callerQuota:
+            if entry.deadline > self.now { self.fail("request \(request) ended as \(failure) before its deadline") }
+            let paused = self.group.status(entry.pool)?.paused == true
+            if (failure == .paused) != paused {
+                self.fail("request \(request) ended as \(failure) while the pool was \(paused ? "" : "not ")paused")
+            }
+            if failure == .callerQuota, self.mayLease(entry.caller, in: entry.pool) {
+                self.fail("request \(request) ended as caller_quota while \(entry.caller) was under its quota")
+            }
+            if failure == .timeout, !self.mayLease(entry.caller, in: entry.pool) {
+                self.fail("request \(request) ended as a plain timeout while \(entry.caller) held its quota")
+            }
+        case .tooManyWaiting:
+            if self.borrowing != request { self.fail("request \(request) refused as too_many_waiting after it waited") }
+            let others = self.pending.values.filter { $0.pool == entry.pool }.count
+            if let limit = self.limits[entry.pool]?.maxWaiting, others < limit {
+                self.fail("request \(request) refused with \(others) waiting, under max_waiting \(limit)")
+            }
+        default:
+            break
+        }
     }
 
     /// Invariant 1 at the moment a connect starts: the pool and its server have room.
@@ -269,6 +310,33 @@ struct RandomizedRuntime {
         // Invariant 6: nobody waits past the deadline (every due timer has fired by now).
         for (request, entry) in self.pending where entry.deadline <= self.now {
             self.fail("request \(request) still waits after its deadline")
+        }
+        // The queue stays within max_waiting; after a shrink it only comes down to it.
+        for (pool, limits) in self.limits {
+            let waiting = self.pending.values.filter { $0.pool == pool }.count
+            var ceiling = self.waitingCeilings[pool] ?? limits.maxWaiting
+            if waiting > ceiling { self.fail("\(pool) has \(waiting) waiting, over \(ceiling)") }
+            ceiling = max(limits.maxWaiting, min(ceiling, waiting))
+            self.waitingCeilings[pool] = ceiling
+        }
+        if !self.group.isShuttingDown {
+            for pool in self.group.poolIDs {
+                self.checkNoServableWaiterBesideAnIdleConnection(pool)
+            }
+        }
+    }
+
+    /// A caller at its quota never blocks the others: while a connection is idle and ready to go
+    /// out, nobody waits whose caller may take it.
+    mutating func checkNoServableWaiterBesideAnIdleConnection(_ pool: PoolID) {
+        guard let status = self.group.status(pool), status.state != .draining, !status.paused else { return }
+        let checkAfter = status.configuration.healthCheckAfter
+        guard let ready = status.connections.first(where: { row in
+            row.state == .idle && row.retiring == nil
+                && !(checkAfter.map { row.lastUsedAt.advanced(by: $0) < self.now } ?? false)
+        }) else { return }
+        for (request, entry) in self.pending where entry.pool == pool && self.mayLease(entry.caller, in: pool) {
+            self.fail("request \(request) of \(entry.caller) waits while \(ready.id) is idle")
         }
     }
 

@@ -8,8 +8,10 @@ import Testing
 @testable import PoolCore
 
 /// Drives two pools sharing a server budget (and one pool of its own) with random events and checks
-/// DESIGN.md's invariants 1, 2 and 6 after every step, then shuts down and checks that every borrow
-/// ended served, timed out or failed for a stated reason and that no connection is left.
+/// DESIGN.md's invariants 1, 2 and 6 after every step (a caller at its quota waits without holding
+/// up the others, the queue stays within `max_waiting`, every failure names its real reason), then
+/// shuts down and checks that every borrow ended served, timed out or failed for a stated reason
+/// and that no connection is left.
 ///
 /// `POOLCORE_SEED` and `POOLCORE_STEPS` change the seed and the number of steps; `POOLCORE_TRACE=1`
 /// shows the events that led to a failure.
@@ -28,8 +30,8 @@ import Testing
         runtime.tracing = Self.environment("POOLCORE_TRACE") == 1
         let server = runtime.group.addServer(maxConnections: 5)
         runtime.serverLimit[server] = 5
-        runtime.addPool(RandomizedRuntime.configuration(min: 1, max: 4, perCaller: 3), server: server)
-        runtime.addPool(RandomizedRuntime.configuration(min: 1, max: 3, perCaller: 2), server: server)
+        runtime.addPool(RandomizedRuntime.configuration(min: 1, max: 4, perCaller: 3, maxWaiting: 6), server: server)
+        runtime.addPool(RandomizedRuntime.configuration(min: 1, max: 3, perCaller: 2, maxWaiting: 3), server: server)
         runtime.addPool(RandomizedRuntime.configuration(min: 0, max: 2, perCaller: 2), server: nil)
         var replacedPools: Set<PoolID> = []
         var serverDown = false
@@ -49,7 +51,8 @@ import Testing
             case 885..<905: runtime.resize()
             case 905..<915: runtime.recycle()
             case 915..<935: runtime.togglePause()
-            case 935..<945: runtime.loseConnection()
+            case 935..<939: runtime.loseConnection()
+            case 939..<945: runtime.revokeOne()
             case 945..<948: runtime.deletePool()
             case 948..<951: runtime.changeServerLimit(server)
             case 951..<956: serverDown.toggle()
@@ -72,12 +75,15 @@ import Testing
         #expect(outcomes.contains(.served))
         #expect(outcomes.contains(.timedOut))
         #expect(failures.contains(.callerQuota))
+        #expect(failures.contains(.paused))
+        #expect(failures.contains(.tooManyWaiting))
         #expect(failures.contains(.cancelled))
         if steps >= 10_000 {
             #expect(failures.contains { if case .connectFailed = $0 { return true } else { return false } })
             #expect(failures.contains(.poolDraining))
             #expect(runtime.revokeReasons[.expired, default: 0] > 0)
             #expect(runtime.revokeReasons[.recycled, default: 0] > 0)
+            #expect(runtime.revokeReasons[.revoked, default: 0] > 0)
             for reason in [CloseReason.evicted, .broken, .resetFailed, .checkFailed, .recycled, .surplus, .idleTimeout, .lost] {
                 #expect(runtime.closeReasons[reason, default: 0] > 0, "no connection was closed as \(reason)")
             }

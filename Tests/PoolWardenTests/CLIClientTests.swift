@@ -155,7 +155,7 @@ struct CLIClientTests {
             let waited = try await Self.cli(["borrow", "extra", "--wait", "200ms"], port: port)
             #expect(waited.status == 2)
             #expect(waited.stdout.isEmpty)
-            #expect(waited.stderr.hasPrefix("poolwarden: pool_exhausted: "), "\(waited)")
+            #expect(waited.stderr.hasPrefix("poolwarden: pool_paused: "), "\(waited)")
             let resumed = try await Self.cli(["resume", "extra"], port: port, key: admin)
             #expect(Self.row("extra", in: resumed.stdout)?[1] == "running", "\(resumed)")
 
@@ -196,7 +196,7 @@ struct CLIClientTests {
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             let port = api.client.port
             #expect(try await Self.cli(["borrow", "main"], port: port).status == 0)
-            let quota = try await Self.cli(["borrow", "main"], port: port)
+            let quota = try await Self.cli(["borrow", "main", "--wait", "200ms"], port: port)
             #expect(quota.status == 2)
             #expect(quota.stdout.isEmpty)
             #expect(quota.stderr.hasPrefix("poolwarden: caller_quota: "), "\(quota)")

@@ -19,6 +19,21 @@ struct ConfigValidationTests {
         ])
     }
 
+    @Test("max_waiting between 1 and 100000, in the words of POST and PATCH")
+    func maxWaiting() {
+        #expect(ConfigTests.messages("""
+            pools:
+              - { name: a, conninfo: dbname=a, max_waiting: 1 }
+              - { name: b, conninfo: dbname=b, max_waiting: 0 }
+              - { name: c, conninfo: dbname=c, max_waiting: 100001 }
+              - { name: d, conninfo: dbname=d, maxQueue: 5 }
+            """) == [
+            "pools[1].max_waiting: must be between 1 and 100000, got 0",
+            "pools[2].max_waiting: must be between 1 and 100000, got 100001",
+            "pools[3].maxQueue: unknown key; did you mean max_waiting?",
+        ])
+    }
+
     @Test("reset takes discard_all or none, nothing else")
     func resetMode() {
         #expect(ConfigTests.messages("""

@@ -124,8 +124,9 @@ struct FaultTests {
         let seen = ledger.statuses
         #expect(seen[200, default: 0] > 0)
         for (status, count) in seen where status != 200 {
-            // During the outage: the designed 502 (connect failed), 503 (exhausted), 429 (the client's
-            // max_per_caller: twelve single shots share one key), 410 (connection lost mid-statement).
+            // During the outage: the designed 502 (connect failed), 503 (exhausted), 429 (a wait that
+            // ended at the client's max_per_caller: twelve single shots share one key), 410
+            // (connection lost mid-statement).
             #expect([410, 429, 502, 503].contains(status), "\(count) × \(status): \(ledger.samples(status))")
         }
         let check = try await connect()
@@ -144,7 +145,7 @@ struct FaultTests {
             let http = LoadHTTP(base: "http://127.0.0.1:\(api.client.port ?? 0)")
             let waiters = Task {
                 await withTaskGroup(of: (Int, Duration, String).self) { group in
-                    // Four each for two callers: max_per_caller (= max, 4) counts waiting borrows too.
+                    // Four each for two callers, each within its max_per_caller (= max, 4).
                     for index in 0..<8 {
                         let key = index % 2 == 0 ? ServiceHarness.appKey : ServiceHarness.adminKey
                         group.addTask {

@@ -37,10 +37,11 @@ struct HTTPAdminTests {
         let database = try await server.createDatabase()
         let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo()))
         try await ServiceHarness.run(yaml: yaml) { api, _ in
-            let create = #"{"name": "extra", "conninfo": "\#(server.conninfo(database: database))", "min": 1, "max": 3, "password": "not-shown-secret"}"#
+            let create = #"{"name": "extra", "conninfo": "\#(server.conninfo(database: database))", "min": 1, "max": 3, "max_waiting": 7, "password": "not-shown-secret"}"#
             let created = try await api.send(.post, "/v1/pools", body: create)
             #expect(created.status == 201)
             #expect(!created.text.contains("not-shown-secret"))
+            #expect((created["settings"] as? [String: Any])?["max_waiting"] as? Int == 7)
             #expect(try await api.send(.post, "/v1/pools", body: create).code == "pool_exists")
             let listed = try await api.send(.get, "/v1/pools")
             #expect((listed["pools"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["extra", "main"])
@@ -49,12 +50,23 @@ struct HTTPAdminTests {
             #expect(patched.status == 200)
             #expect((patched["limits"] as? [String: Any])?["max"] as? Int == 5)
             #expect((patched["settings"] as? [String: Any])?["lease_ttl_ms"] as? Int == 90000)
+            let queue = try await api.send(.patch, "/v1/pools/extra", body: #"{"max_waiting": 12}"#)
+            #expect((queue["settings"] as? [String: Any])?["max_waiting"] as? Int == 12)
+            let noQueue = try await api.send(.patch, "/v1/pools/extra", body: #"{"max_waiting": 0}"#)
+            #expect(noQueue.status == 400 && noQueue["field"] as? String == "max_waiting", "\(noQueue.text)")
+            #expect(noQueue["detail"] as? String == "max_waiting must be between 1 and 100000, got 0")
 
             #expect(try await api.send(.post, "/v1/pools/extra/pause")["state"] as? String == "paused")
+            // Its connection is idle: the borrow's wait ends as paused, not as exhausted.
             let waiting = try await api.send(.post, "/v1/pools/extra/leases", key: ServiceHarness.appKey, body: #"{"wait_ms": 200}"#)
             #expect(waiting.status == 503)
+            #expect(waiting.code == "pool_paused")
             #expect(waiting.headers[.retryAfter] != nil)
+            #expect((waiting["detail"] as? String)?.contains("paused by an operator") == true, "\(waiting.text)")
             #expect(try await api.send(.post, "/v1/pools/extra/resume")["state"] as? String == "running")
+            let resumed = try await api.send(.post, "/v1/pools/extra/leases", key: ServiceHarness.appKey, body: #"{"wait_ms": 5000}"#)
+            #expect(resumed.status == 201)
+            try await api.send(.delete, "/v1/leases/\(resumed["token"] as? String ?? "")", key: ServiceHarness.appKey)
             let token = try await api.borrow("extra")
             try await api.query(token, "BEGIN")
             #expect(try await api.send(.delete, "/v1/pools/extra").status == 204)

@@ -114,19 +114,37 @@ struct HTTPErrorTests {
         let server = try await TestPostgres.server()
         let deadPort = try TestClusterPort.unused()
         let pools = [
-            ServiceHarness.pool("small", conninfo: server.conninfo(), extra: ["max": "2", "max_per_caller": "1", "borrow_timeout": "5s", "max_result_rows": "100", "statement_timeout": "300ms"]),
+            ServiceHarness.pool("small", conninfo: server.conninfo(), extra: ["max": "2", "max_per_caller": "1", "max_waiting": "1", "borrow_timeout": "5s", "max_result_rows": "100", "statement_timeout": "300ms"]),
             ServiceHarness.pool("down", conninfo: "host=127.0.0.1 port=\(deadPort) user=x dbname=x", extra: ["connect_retry": "{ attempts: 2, base_delay: 10ms, max_delay: 20ms }"]),
         ].joined(separator: "\n")
         try await ServiceHarness.run(yaml: ServiceHarness.yaml(pools: pools)) { api, _ in
             let token = try await api.borrow("small")
-            let quota = try await api.send(.post, "/v1/pools/small/leases", key: ServiceHarness.appKey)
+            // Over its quota a borrow waits, here while a connection is idle, and its wait ends as
+            // caller_quota: the caller's own leases held it back.
+            let quota = try await api.send(.post, "/v1/pools/small/leases", key: ServiceHarness.appKey, body: #"{"wait_ms": 200}"#)
             #expect(quota.status == 429)
             #expect(quota.code == "caller_quota")
+            #expect(Int(quota.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect(quota.text.contains("max_per_caller"), "\(quota.text)")
             _ = try await api.borrow("small", key: ServiceHarness.otherKey)
             let exhausted = try await api.send(.post, "/v1/pools/small/leases", key: ServiceHarness.adminKey, body: #"{"wait_ms": 200}"#)
             #expect(exhausted.status == 503)
             #expect(exhausted.code == "pool_exhausted")
             #expect(Int(exhausted.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            // max_waiting 1: with one borrow waiting, the next is refused at once.
+            async let waiter = api.send(.post, "/v1/pools/small/leases", key: ServiceHarness.adminKey, body: #"{"wait_ms": 3000}"#)
+            var waiting = 0
+            for _ in 0..<100 where waiting < 1 {
+                try await Task.sleep(for: .milliseconds(20))
+                waiting = (try await api.send(.get, "/v1/pools/small")["counts"] as? [String: Any])?["waiting"] as? Int ?? 0
+            }
+            let started = ContinuousClock.now
+            let crowded = try await api.send(.post, "/v1/pools/small/leases", key: ServiceHarness.adminKey, body: #"{"wait_ms": 3000}"#)
+            #expect(crowded.status == 429)
+            #expect(crowded.code == "too_many_waiting")
+            #expect(crowded.headers[.retryAfter] != nil)
+            #expect(ContinuousClock.now - started < .seconds(2), "refused without waiting")
+            #expect(try await waiter.code == "pool_exhausted")
 
             let big = try await api.query(token, "SELECT g FROM generate_series(1, 1000) g")
             #expect(big.status == 422)

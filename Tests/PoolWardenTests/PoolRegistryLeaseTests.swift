@@ -157,8 +157,14 @@ import TestPostgres
         try await Runtime.withFixture(configure: { $0.maxPerCaller = 1 }) { registry, _, _ in
             let lease = try await registry.borrow("p", Runtime.alice).lease
             let token = try #require(lease.token)
-            #expect(await Runtime.error { try await registry.borrow("p", Runtime.alice) } == .callerQuota(pool: "p", limit: 1))
+            // A borrow over the quota waits; one whose wait ends with the caller still at it says so.
+            let quota = await Runtime.error { try await registry.borrow("p", Runtime.alice, wait: .milliseconds(200)) }
+            #expect(quota == .callerQuota(pool: "p", limit: 1, waited: .milliseconds(200), retryAfterSeconds: 1))
+            // It waits in its place without holding up another caller behind it.
+            let alicesNext = Task { try await registry.borrow("p", Runtime.alice, wait: .seconds(20)) }
+            #expect(await Runtime.eventually { (try? registry.status(pool: "p").counts.waiting) == 1 })
             let bobs = try await registry.borrow("p", Runtime.bob).lease
+            #expect(try registry.status(pool: "p").counts.waiting == 1)
 
             // Another client's token is unknown to everything; an admin may use it.
             #expect(await Runtime.error { try await registry.run(token, Runtime.bob, "SELECT 1") } == .leaseNotFound)
@@ -177,9 +183,10 @@ import TestPostgres
             let restricted = CallerIdentity(name: "carol", role: .client, pools: ["other"])
             #expect(await Runtime.error { try await registry.borrow("p", restricted) } == .forbidden("caller carol may not use pool p"))
 
-            // An admin may release a client's lease; its quota is free again.
+            // An admin may release a client's lease; its quota is free again, and its waiting
+            // borrow gets the lease.
             try await registry.release(token: token, caller: Runtime.ops)
-            _ = try await registry.borrow("p", Runtime.alice)
+            #expect(try await alicesNext.value.lease.caller == "alice")
         }
     }
 

@@ -24,8 +24,9 @@ struct ReliabilityLoadTests {
         var clients: Int
         var duration: Duration
         var backOff: Bool
-        /// Clients share these callers round-robin; fewer callers mean more borrows refused at
-        /// once with 429 (each caller may hold 2 leases per pool).
+        /// Clients share these callers round-robin; fewer callers mean more borrows queued behind
+        /// their caller's quota (each caller may hold 2 leases per pool), 429 when the wait ends
+        /// there or the queue is full.
         var callers = 20
 
         static let isLong = ProcessInfo.processInfo.environment["POOLWARDEN_LONG"] == "1"
@@ -42,7 +43,7 @@ struct ReliabilityLoadTests {
             return profile
         }
 
-        /// Clients that never back off, most of them refused with 429 at once: the request rate
+        /// Clients that never back off, most of them queued or refused with 429: the request rate
         /// is bounded only by the machine (an earlier version of the service was reported to
         /// leave requests unanswered for 15 s under such a load).
         static let spinning = Profile(clients: 50, duration: .seconds(30), backOff: false, callers: 2)

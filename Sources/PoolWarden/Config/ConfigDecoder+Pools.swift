@@ -3,7 +3,7 @@ import Yams
 
 extension ConfigDecoder {
     static let poolKeys = [
-        "name", "conninfo", "password_env", "min", "max", "max_per_caller", "lease_ttl", "borrow_timeout",
+        "name", "conninfo", "password_env", "min", "max", "max_per_caller", "max_waiting", "lease_ttl", "borrow_timeout",
         "max_lifetime", "idle_timeout", "health_check_after", "statement_timeout", "max_statement_timeout",
         "connect_retry", "application_name_tagging", "reset", "reset_statement", "max_result_rows", "max_result_bytes",
     ]
@@ -22,6 +22,7 @@ extension ConfigDecoder {
         "retry": "connect_retry", "retries": "connect_retry", "reconnect": "connect_retry",
         "applicationname": "application_name_tagging", "resetquery": "reset_statement", "serverresetquery": "reset_statement",
         "maxrows": "max_result_rows", "maxbytes": "max_result_bytes",
+        "maxqueue": "max_waiting", "queuesize": "max_waiting", "maxqueued": "max_waiting", "maxwaiters": "max_waiting",
     ]
     static let poolNotes = [
         "password": "a password does not go in the config file; put it in an environment variable and name that in password_env",
@@ -34,6 +35,7 @@ extension ConfigDecoder {
 
     static let minRange = 0...10_000
     static let maxRange = 1...10_000
+    static let maxWaitingRange = PoolSettingsRules.maxWaitingRange
     static let leaseTTLRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(86_400)
     static let borrowTimeoutRange: ClosedRange<Duration> = .zero ... .seconds(300)
     static let maxLifetimeRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(7 * 86_400)
@@ -101,6 +103,9 @@ extension ConfigDecoder {
         if minOK, maxOK, settings.min > settings.max {
             let field = reader.contains("min") ? "min" : "max"
             log.add(reader.field(field), "min (\(settings.min)) must not be greater than max (\(settings.max))", at: reader.value(field))
+        }
+        if case .value(let limit) = reader.integer("max_waiting", in: Self.maxWaitingRange) {
+            settings.maxWaiting = limit
         }
         // Read over every integer so that the range message can name max, the bound that matters.
         guard case .value(let limit) = reader.integer("max_per_caller", in: Int.min...Int.max) else { return }

@@ -46,6 +46,7 @@ extension Components.Schemas.PoolSettings {
             conninfo: settings.conninfo,
             passwordSet: passwordSet,
             server: server,
+            maxWaiting: settings.waitingLimit,
             leaseTtlMs: Int(settings.leaseTTL.milliseconds),
             borrowTimeoutMs: Int(settings.borrowTimeout.milliseconds),
             maxLifetimeMs: Int(settings.maxLifetime?.milliseconds ?? 0),

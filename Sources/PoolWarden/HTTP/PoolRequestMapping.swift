@@ -14,6 +14,7 @@ enum PoolRequestMapping {
         if let perCaller = request.maxPerCaller {
             settings.maxPerCaller = try RequestValidation.integer(perCaller, field: "max_per_caller", minimum: 1, maximum: 10_000)
         }
+        if let maxWaiting = request.maxWaiting { settings.maxWaiting = try self.maxWaiting(maxWaiting) }
         guard settings.min <= settings.max else {
             throw .invalidRequest("min (\(settings.min)) must not be greater than max (\(settings.max))", field: "min")
         }
@@ -38,6 +39,7 @@ enum PoolRequestMapping {
         patch.maxPerCaller = try request.maxPerCaller.map { (value: Int) throws(WardenError) -> Int in
             try RequestValidation.integer(value, field: "max_per_caller", minimum: 1, maximum: 10_000)
         }
+        patch.maxWaiting = try request.maxWaiting.map { (value: Int) throws(WardenError) -> Int in try maxWaiting(value) }
         if let min = patch.min, let max = patch.max, min > max {
             throw .invalidRequest("min (\(min)) must not be greater than max (\(max))", field: "min")
         }
@@ -55,6 +57,11 @@ enum PoolRequestMapping {
         if let value = request.password { patch.password = try RequestValidation.noNUL(value, field: "password", maxLength: 1024, allowEmpty: true) }
         if let mode = request.recycle { patch.recycle = mode == .immediate ? .immediate : .graceful }
         return patch
+    }
+
+    private static func maxWaiting(_ value: Int) throws(WardenError) -> Int {
+        let range = PoolSettingsRules.maxWaitingRange
+        return try RequestValidation.integer(value, field: "max_waiting", minimum: range.lowerBound, maximum: range.upperBound)
     }
 
     /// An empty statement switches the extra reset statement off.

@@ -17,8 +17,8 @@ enum Problem {
         switch error {
         case .invalidRequest(_, let field):
             problem.field = field
-        case .poolNotFound(let pool), .poolExists(let pool), .callerQuota(let pool, _), .poolExhausted(let pool, _, _),
-             .connectFailed(let pool, _):
+        case .poolNotFound(let pool), .poolExists(let pool), .callerQuota(let pool, _, _, _), .tooManyWaiting(let pool, _),
+             .poolExhausted(let pool, _, _), .poolPaused(let pool, _, _), .connectFailed(let pool, _):
             problem.pool = pool
         case .leaseGone(let reason):
             problem.reason = switch reason {
@@ -48,12 +48,13 @@ enum Problem {
         (head(for: error), HTTPBody(body(for: error)))
     }
 
-    /// Status and headers: Retry-After for 503s, WWW-Authenticate for 401.
+    /// Status and headers: Retry-After for 429s and 503s, WWW-Authenticate for 401.
     static func head(for error: WardenError) -> HTTPResponse {
         var fields: HTTPFields = [.contentType: contentType]
         switch error {
-        case .poolExhausted(_, _, let seconds): fields[.retryAfter] = String(seconds)
-        case .notReady, .shuttingDown: fields[.retryAfter] = "1"
+        case .poolExhausted(_, _, let seconds), .poolPaused(_, _, let seconds), .callerQuota(_, _, _, let seconds):
+            fields[.retryAfter] = String(seconds)
+        case .tooManyWaiting, .notReady, .shuttingDown: fields[.retryAfter] = "1"
         case .unauthorized: fields[.wwwAuthenticate] = "Bearer realm=\"poolwarden\""
         case .methodNotAllowed(_, _, let allowed): fields[.allow] = allowed.joined(separator: ", ")
         default: break
@@ -80,7 +81,9 @@ enum Problem {
         case .leaseBusy: "Lease busy"
         case .ambiguousPrefix: "Ambiguous prefix"
         case .callerQuota: "Caller quota reached"
+        case .tooManyWaiting: "Too many waiting"
         case .poolExhausted: "Pool exhausted"
+        case .poolPaused: "Pool paused"
         case .connectFailed: "Cannot connect to PostgreSQL"
         case .connectionLost: "Connection lost"
         case .sqlError: "SQL error"

@@ -1,3 +1,4 @@
+import PoolCore
 import PostgresLibPQ
 
 /// Everything that defines one named pool, after the config file (or a create/patch request) has
@@ -12,6 +13,8 @@ public struct PoolSettings: Sendable, Equatable {
     public var max: Int = 10
     /// nil: as many as `max`.
     public var maxPerCaller: Int?
+    /// Borrows that may wait at once; nil: ten per connection of `max` (``waitingLimit``).
+    public var maxWaiting: Int?
     public var leaseTTL: Duration = .seconds(60)
     public var borrowTimeout: Duration = .seconds(5)
     /// nil: connections live for ever.
@@ -42,6 +45,11 @@ public struct PoolSettings: Sendable, Equatable {
         self.name = name
         self.conninfo = conninfo
         self.password = password
+    }
+
+    /// The effective `max_waiting`.
+    public var waitingLimit: Int {
+        maxWaiting ?? PoolLimits.defaultMaxWaiting(max: max)
     }
 
     /// The conninfo with every secret (password, sslpassword, ...) masked, fit for status and logs.

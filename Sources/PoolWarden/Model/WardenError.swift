@@ -15,8 +15,14 @@ public enum WardenError: Error, Sendable, Equatable {
     case leaseBusy
     /// A revoke's token prefix matches several live leases.
     case ambiguousPrefix(String, matches: Int)
-    case callerQuota(pool: String, limit: Int)
+    /// The borrow's wait ended while its caller still held `limit` leases of the pool, its
+    /// `max_per_caller`: no free connection could have served it.
+    case callerQuota(pool: String, limit: Int, waited: Duration, retryAfterSeconds: Int)
+    /// `limit` borrows (the pool's `max_waiting`) already waited: refused without waiting.
+    case tooManyWaiting(pool: String, limit: Int)
     case poolExhausted(pool: String, waited: Duration, retryAfterSeconds: Int)
+    /// The borrow's wait ended while an operator had the pool paused.
+    case poolPaused(pool: String, waited: Duration, retryAfterSeconds: Int)
     case connectFailed(pool: String, message: String)
     /// A single shot's server connection broke (or was closed by an immediate recycle) after its
     /// statement was sent: whether the statement ran is unknown.
@@ -47,7 +53,9 @@ public enum WardenError: Error, Sendable, Equatable {
         case .leaseBusy: "lease_busy"
         case .ambiguousPrefix: "ambiguous_prefix"
         case .callerQuota: "caller_quota"
+        case .tooManyWaiting: "too_many_waiting"
         case .poolExhausted: "pool_exhausted"
+        case .poolPaused: "pool_paused"
         case .connectFailed: "connect_failed"
         case .connectionLost: "connection_lost"
         case .sqlError: "sql_error"
@@ -77,9 +85,9 @@ public enum WardenError: Error, Sendable, Equatable {
         case .leaseGone: 410
         case .payloadTooLarge: 413
         case .sqlError, .resultTooLarge, .statementTimeout: 422
-        case .callerQuota: 429
+        case .callerQuota, .tooManyWaiting: 429
         case .connectFailed, .connectionLost: 502
-        case .poolExhausted, .notReady, .shuttingDown: 503
+        case .poolExhausted, .poolPaused, .notReady, .shuttingDown: 503
         case .internal: 500
         }
     }
@@ -94,8 +102,13 @@ public enum WardenError: Error, Sendable, Equatable {
         case .leaseGone(let reason): "the lease has ended: \(reason.explanation)"
         case .leaseBusy: "a statement is already running on this lease"
         case .ambiguousPrefix(let prefix, let matches): "\(prefix) matches \(matches) live leases; give more of the token"
-        case .callerQuota(let pool, let limit): "this caller has reached its limit of \(limit) lease\(limit == 1 ? "" : "s") in pool \(pool)"
+        case .callerQuota(let pool, let limit, let waited, _):
+            "this caller still held its limit of \(limit) lease\(limit == 1 ? "" : "s") in pool \(pool) (max_per_caller) when its wait of \(waited.milliseconds) ms ended; a borrow beyond the limit waits until the caller releases one"
+        case .tooManyWaiting(let pool, let limit):
+            "\(limit) borrow\(limit == 1 ? "" : "s") already wait\(limit == 1 ? "s" : "") for a connection of pool \(pool), its limit (max_waiting)"
         case .poolExhausted(let pool, let waited, _): "no connection of pool \(pool) became free within \(waited.milliseconds) ms"
+        case .poolPaused(let pool, let waited, _):
+            "pool \(pool) is paused by an operator: borrows wait until it is resumed, and this one waited \(waited.milliseconds) ms"
         case .connectFailed(let pool, let message): "cannot connect for pool \(pool): \(message)"
         case .connectionLost(let pool, let reason):
             "the server connection of pool \(pool) ended while the statement ran (\(reason == .revoked ? "closed by an immediate recycle" : "lost")); whether it ran is unknown, and anything it left open was rolled back"

@@ -12,6 +12,7 @@ public struct PoolPatch: Sendable, Equatable {
     public var min: Int?
     public var max: Int?
     public var maxPerCaller: Int?
+    public var maxWaiting: Int?
     public var leaseTTL: Duration?
     public var borrowTimeout: Duration?
     public var maxLifetime: Duration??
@@ -34,6 +35,7 @@ public struct PoolPatch: Sendable, Equatable {
         min: Int? = nil,
         max: Int? = nil,
         maxPerCaller: Int? = nil,
+        maxWaiting: Int? = nil,
         leaseTTL: Duration? = nil,
         borrowTimeout: Duration? = nil,
         maxLifetime: Duration?? = nil,
@@ -53,6 +55,7 @@ public struct PoolPatch: Sendable, Equatable {
         self.min = min
         self.max = max
         self.maxPerCaller = maxPerCaller
+        self.maxWaiting = maxWaiting
         self.leaseTTL = leaseTTL
         self.borrowTimeout = borrowTimeout
         self.maxLifetime = maxLifetime
@@ -82,6 +85,7 @@ public struct PoolPatch: Sendable, Equatable {
             // hold more than max anyway. One named above max is refused.
             settings.maxPerCaller = settings.max
         }
+        if let maxWaiting { settings.maxWaiting = maxWaiting }
         if let leaseTTL { settings.leaseTTL = leaseTTL }
         if let borrowTimeout { settings.borrowTimeout = borrowTimeout }
         if let maxLifetime { settings.maxLifetime = maxLifetime }

@@ -138,18 +138,26 @@ extension PoolRegistry {
     ) {
         guard let waiter = state.borrows[request] else { return }
         let pool = waiter.poolName
+        let entry = state.poolIDs[pool].flatMap { state.pools[$0] }
+        let retryAfter = Self.retryAfter(waiter.wait)
         let error: WardenError
         switch failure {
-        case .timeout:
-            if let id = state.poolIDs[pool], let entry = state.pools[id] {
-                entry.metrics.borrowTimeouts.increment()
+        case .timeout, .paused, .callerQuota:
+            // PoolCore counts all three in its timeouts: each waited until its deadline.
+            entry?.metrics.borrowTimeouts.increment()
+            error = switch failure {
+            case .paused: .poolPaused(pool: pool, waited: waiter.wait, retryAfterSeconds: retryAfter)
+            case .callerQuota:
+                .callerQuota(
+                    pool: pool, limit: entry.map { $0.settings.maxPerCaller ?? $0.settings.max } ?? 0,
+                    waited: waiter.wait, retryAfterSeconds: retryAfter
+                )
+            default: .poolExhausted(pool: pool, waited: waiter.wait, retryAfterSeconds: retryAfter)
             }
-            error = .poolExhausted(pool: pool, waited: waiter.wait, retryAfterSeconds: Self.retryAfter(waiter.wait))
+        case .tooManyWaiting:
+            error = .tooManyWaiting(pool: pool, limit: entry?.settings.waitingLimit ?? 0)
         case .connectFailed(let lastError):
             error = .connectFailed(pool: pool, message: lastError ?? "the server cannot be reached")
-        case .callerQuota:
-            let limit = state.poolIDs[pool].flatMap { state.pools[$0] }.map { $0.settings.maxPerCaller ?? $0.settings.max } ?? 0
-            error = .callerQuota(pool: pool, limit: limit)
         case .cancelled:
             // Nobody reads this: the borrowing task is gone.
             error = .poolExhausted(pool: pool, waited: now - waiter.startedAt, retryAfterSeconds: 1)
@@ -212,7 +220,8 @@ extension PoolRegistry {
         )
     }
 
-    /// Seconds a client told `pool_exhausted` should wait before trying again.
+    /// Seconds a client told `pool_exhausted`, `pool_paused` or `caller_quota` should wait before
+    /// trying again.
     static func retryAfter(_ waited: Duration) -> Int {
         let seconds = waited.components.seconds + (waited.components.attoseconds > 0 ? 1 : 0)
         return Int(Swift.max(1, Swift.min(30, seconds)))

@@ -5,13 +5,15 @@ extension PoolRegistry {
     /// Borrows a connection of `pool` for `caller`.
     ///
     /// Waits up to `wait` (else the pool's `borrow_timeout`; at most five minutes) first come,
-    /// first served. With a `key`, the caller's live lease with that key is answered again
-    /// (`created` false). Cancelling the calling task (the HTTP client went away) withdraws a
+    /// first served; a borrow whose caller holds its `max_per_caller` leases waits too, without
+    /// holding up other callers. With a `key`, the caller's live lease with that key is answered
+    /// again (`created` false). Cancelling the calling task (the HTTP client went away) withdraws a
     /// waiting borrow; a lease granted in the same instant is released, never leaked.
     ///
     /// Throws `poolNotFound`, `forbidden` (the caller may not use the pool), `invalidRequest`,
-    /// `callerQuota`, `poolExhausted` (with Retry-After seconds), `connectFailed` (the libpq
-    /// message, redacted) or `shuttingDown`.
+    /// `tooManyWaiting` (at once, when `max_waiting` borrows wait), and when the wait ends
+    /// `poolPaused`, `callerQuota`, `poolExhausted` (each with Retry-After seconds) or
+    /// `connectFailed` (the libpq message, redacted); or `shuttingDown`.
     public func borrow(
         pool: String,
         caller: CallerIdentity,

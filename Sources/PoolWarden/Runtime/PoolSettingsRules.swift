@@ -5,6 +5,9 @@ import PostgresLibPQ
 enum PoolSettingsRules {
     /// The longest a borrow may wait, whatever it asks for.
     static let maxWait: Duration = .seconds(5 * 60)
+    /// `max_waiting` as the config file and the API accept it; its default, ten per connection,
+    /// stays within it for every `max` allowed.
+    static let maxWaitingRange = 1...100_000
 
     /// Throws `invalidRequest` naming the first field (as the API spells it) that cannot be used.
     /// The limits follow the config file's rules, in its words, so that a pool the file would
@@ -22,6 +25,13 @@ enum PoolSettingsRules {
                 (1...settings.max).contains(maxPerCaller),
                 "max_per_caller must be between 1 and max (\(settings.max)), got \(maxPerCaller)",
                 field: "max_per_caller"
+            )
+        }
+        if let maxWaiting = settings.maxWaiting {
+            try require(
+                maxWaitingRange.contains(maxWaiting),
+                "max_waiting must be between \(maxWaitingRange.lowerBound) and \(maxWaitingRange.upperBound), got \(maxWaiting)",
+                field: "max_waiting"
             )
         }
         try positive(settings.leaseTTL, field: "lease_ttl_ms")
@@ -61,7 +71,7 @@ enum PoolSettingsRules {
 
     static func configuration(_ settings: PoolSettings) -> PoolConfiguration {
         PoolConfiguration(
-            limits: PoolLimits(min: settings.min, max: settings.max, maxPerCaller: settings.maxPerCaller),
+            limits: PoolLimits(min: settings.min, max: settings.max, maxPerCaller: settings.maxPerCaller, maxWaiting: settings.waitingLimit),
             leaseTTL: settings.leaseTTL,
             borrowTimeout: Swift.min(settings.borrowTimeout, maxWait),
             maxLifetime: settings.maxLifetime,
