@@ -112,7 +112,9 @@ struct HTTPErrorTests {
     @Test("quota, exhaustion, connect failure, result size and statement timeout")
     func poolLimits() async throws {
         let server = try await TestPostgres.server()
-        let deadPort = try TestClusterPort.unused()
+        let refusing = try TestClusterPort.refusing()
+        defer { withExtendedLifetime(refusing) {} }
+        let deadPort = refusing.port
         let pools = [
             ServiceHarness.pool("small", conninfo: server.conninfo(), extra: ["max": "2", "max_per_caller": "1", "max_waiting": "1", "borrow_timeout": "5s", "max_result_rows": "100", "statement_timeout": "300ms"]),
             ServiceHarness.pool("down", conninfo: "host=127.0.0.1 port=\(deadPort) user=x dbname=x", extra: ["connect_retry": "{ attempts: 2, base_delay: 10ms, max_delay: 20ms }"]),
@@ -166,18 +168,24 @@ struct HTTPErrorTests {
 
 /// A loopback port with nothing listening.
 enum TestClusterPort {
-    static func unused() throws -> Int {
-        let socket = try ServerSocketProbe()
-        return socket.port
+    /// A loopback port that refuses connections for as long as the returned probe lives: it stays
+    /// bound (never listening), so no other test's server can take it meanwhile, as one did when
+    /// the port was released at once and the pool's retries went on for its whole wait.
+    static func refusing() throws -> ServerSocketProbe {
+        try ServerSocketProbe()
     }
 }
 
-/// Binds an ephemeral loopback port and releases it at once.
-struct ServerSocketProbe {
+/// Binds an ephemeral loopback port without listening on it, until it is released.
+final class ServerSocketProbe: Sendable {
     let port: Int
+    private let handle: Int32
+
+    deinit { close(handle) }
+
     init() throws {
         let handle = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(handle) }
+        self.handle = handle
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
