@@ -52,7 +52,8 @@ public final class PGConnection: @unchecked Sendable {
         self.handle = handle
         self.reactor = reactor
         self.secrets = secrets
-        self.canceller = PQgetCancel(handle).map(PGCanceller.init)
+        let server = "\(PQhost(handle).map { String(cString: $0) } ?? ""):\(PQport(handle).map { String(cString: $0) } ?? "")"
+        self.canceller = PQgetCancel(handle).map { PGCanceller($0, server: server) }
         self.backendPID = PQbackendPID(handle)
         self.serverVersion = Int(PQserverVersion(handle))
     }

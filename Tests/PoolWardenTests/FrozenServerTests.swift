@@ -87,22 +87,39 @@ struct FrozenServerTests {
         #expect(Self.elapsed(since: began) < .seconds(12))
     }
 
-    @Test("many hung cancels: each caller is let go by its deadline, and the threads stay bounded")
+    @Test("many hung cancels: each caller is let go by its deadline, the threads stay bounded, and cancels to other servers still go out")
     func hungCancelsAreBounded() async throws {
         let cluster = try await FaultTests.privateCluster()
         defer { cluster.destroy() }
         var connections: [PGConnection] = []
         for _ in 0..<40 { connections.append(try await PGConnection.connect(PGConnectOptions(conninfo: cluster.conninfo()))) }
-        await Self.frozen(cluster) {
+        let healthy = try await TestPostgres.server()
+        let sleeper = try await PGConnection.connect(PGConnectOptions(conninfo: healthy.conninfo()))
+        defer { sleeper.close() }
+        try await Self.frozen(cluster) { () async throws in
             let began = ContinuousClock.now
             await withTaskGroup(of: Void.self) { group in
                 for connection in connections {
                     group.addTask { _ = await connection.cancel(timeout: .milliseconds(500)) }
                 }
             }
-            print("FrozenServerTests: 40 cancels to a frozen server let go in \(Self.elapsed(since: began)), cancel threads \(PGCanceller.threadsInFlight)")
+            let hung = PGCanceller.threadsPerServer
+            print("FrozenServerTests: 40 cancels to a frozen server let go in \(Self.elapsed(since: began)), cancel threads \(hung)")
             #expect(Self.elapsed(since: began) < .seconds(3), "cancels held their callers \(Self.elapsed(since: began))")
+            #expect(hung.values.allSatisfy { $0 <= PGCanceller.maxPerServer }, "\(hung)")
             #expect(PGCanceller.threadsInFlight <= PGCanceller.maxInFlight)
+            // The frozen server's hung requests hold its own budget only: a statement on another
+            // server is still cancelled (57014), not left to run until the hang-up.
+            async let slow: Result<PGQueryResult, any Error> = { () async -> Result<PGQueryResult, any Error> in
+                do { return .success(try await sleeper.query("SELECT pg_sleep(30)")) } catch { return .failure(error) }
+            }()
+            #expect(try await healthy.waitUntilActive(pid: sleeper.backendPID))
+            #expect(await sleeper.cancel(), "a cancel to a healthy server was not sent while another server hung")
+            guard case .failure(let error as PGError) = await slow else {
+                Issue.record("the statement was not cancelled")
+                return
+            }
+            #expect(error.sqlState == "57014", "\(error)")
         }
         for connection in connections { connection.close() }
         let drained = await Runtime.eventually(timeout: .seconds(10)) { PGCanceller.threadsInFlight == 0 }
