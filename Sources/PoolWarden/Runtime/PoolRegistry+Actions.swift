@@ -29,7 +29,8 @@ extension PoolRegistry {
                 state.timers[kind] = nil
             case .poolClosed(let id):
                 if let entry = state.pools.removeValue(forKey: id) {
-                    entry.metrics.recordClosed()
+                    // Unless a new pool took the name, and with it the same metrics.
+                    if state.poolIDs[entry.settings.name] == nil { entry.metrics.recordClosed() }
                     logger.info("pool closed", metadata: ["pool": "\(entry.settings.name)"])
                 }
                 if let signal = state.poolClosedSignals.removeValue(forKey: id) {
@@ -69,7 +70,6 @@ extension PoolRegistry {
                 // the token now, so the lease counts and a revoke answers 410 from here on.
                 state.leases[existing]?.handedOver = true
                 state.group.handOver(grant.lease)
-                entry.metrics.borrows.increment()
             }
         } else {
             token = waiter.token
@@ -93,8 +93,6 @@ extension PoolRegistry {
                 _ = state.group.leaseTouched(grant.lease, running: true, now: now)
                 // Nor is it anyone's yet: counted as a borrow once handed over (see `tag`).
                 state.group.deferHandover(grant.lease)
-            } else {
-                entry.metrics.borrows.increment()
             }
             if !waiter.tagging {
                 // A single shot: its statement follows in the same request, so the lease is in use
@@ -143,8 +141,6 @@ extension PoolRegistry {
         let error: WardenError
         switch failure {
         case .timeout, .paused, .callerQuota:
-            // PoolCore counts all three in its timeouts: each waited until its deadline.
-            entry?.metrics.borrowTimeouts.increment()
             error = switch failure {
             case .paused: .poolPaused(pool: pool, waited: waiter.wait, retryAfterSeconds: retryAfter)
             case .callerQuota:
@@ -208,9 +204,6 @@ extension PoolRegistry {
         case .shutdown: ended = .shutdown
         }
         state.ended.insert(token, caller: entry.caller, reason: ended, now: now)
-        if let metrics = state.pools[entry.pool]?.metrics {
-            if reason == .expired { metrics.leasesExpired.increment() } else { metrics.leasesRevoked.increment() }
-        }
         logger.info(
             "lease ended",
             metadata: [

@@ -120,16 +120,27 @@ public final class PoolRegistry: Sendable {
         state.withLock { state in state.timers = [:] }
     }
 
-    /// Samples every pool's connection counts into its gauges. The periodic sampling calls it; a
-    /// `/metrics` handler may call it right before rendering for exact values.
+    /// Samples every pool's counts into its gauges and brings its counters up to its totals. The
+    /// periodic sampling calls it; the `/metrics` handler calls it right before rendering, so that
+    /// what it renders equals what status says.
     public func refreshMetrics() {
-        let samples = state.withLock { state -> [(WardenMetrics, PoolStatusView.Counts)] in
-            state.pools.values.compactMap { entry in
-                guard let status = state.group.status(entry.id) else { return nil }
-                return (entry.metrics, Self.counts(status.counts))
+        let pools = state.withLock { state -> [(WardenMetrics, PoolStatusView.Counts)] in
+            // Before start() the metrics may still be the placeholder backend's (see `start`):
+            // nothing may be counted into them.
+            guard state.started else { return [] }
+            var pools: [(WardenMetrics, PoolStatusView.Counts)] = []
+            for index in state.pools.indices {
+                let entry = state.pools.values[index]
+                // A draining pool whose name a new pool took shares that pool's metrics: only the
+                // live one is sampled.
+                if let live = state.poolIDs[entry.settings.name], live != entry.id { continue }
+                guard let status = state.group.status(entry.id) else { continue }
+                entry.metrics.catchUp(to: status.totals, reported: &state.pools.values[index].reportedTotals)
+                pools.append((entry.metrics, Self.counts(status.counts)))
             }
+            return pools
         }
-        for (metrics, counts) in samples { metrics.record(counts) }
+        for (metrics, counts) in pools { metrics.record(counts) }
     }
 
     // MARK: Helpers
@@ -170,6 +181,9 @@ public final class PoolRegistry: Sendable {
             added = try state.group.addPool(PoolSettingsRules.configuration(settings), server: server, now: now)
         } catch {
             throw .shuttingDown
+        }
+        for draining in state.pools.values where draining.settings.name == settings.name {
+            draining.metrics.retireCounters()
         }
         state.poolIDs[settings.name] = added.pool
         state.pools[added.pool] = PoolEntry(
