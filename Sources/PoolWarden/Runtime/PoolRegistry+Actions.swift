@@ -140,9 +140,14 @@ extension PoolRegistry {
         let retryAfter = Self.retryAfter(waiter.wait)
         let error: WardenError
         switch failure {
-        case .timeout, .paused, .callerQuota:
+        case .timeout, .paused, .callerQuota, .serverBudgetExhausted:
             error = switch failure {
             case .paused: .poolPaused(pool: pool, waited: waiter.wait, retryAfterSeconds: retryAfter)
+            case .serverBudgetExhausted(let server, let limit):
+                .serverBudgetExhausted(
+                    pool: pool, server: state.servers.first { $0.id == server }?.label ?? "of this pool", limit: limit,
+                    waited: waiter.wait, retryAfterSeconds: retryAfter
+                )
             case .callerQuota:
                 .callerQuota(
                     pool: pool, limit: entry.map { $0.settings.maxPerCaller ?? $0.settings.max } ?? 0,
@@ -213,8 +218,8 @@ extension PoolRegistry {
         )
     }
 
-    /// Seconds a client told `pool_exhausted`, `pool_paused` or `caller_quota` should wait before
-    /// trying again.
+    /// Seconds a client told `pool_exhausted`, `pool_paused`, `server_budget_exhausted` or
+    /// `caller_quota` should wait before trying again.
     static func retryAfter(_ waited: Duration) -> Int {
         let seconds = waited.components.seconds + (waited.components.attoseconds > 0 ? 1 : 0)
         return Int(Swift.max(1, Swift.min(30, seconds)))

@@ -12,7 +12,7 @@ extension PoolRegistry {
     ///
     /// Throws `poolNotFound`, `forbidden` (the caller may not use the pool), `invalidRequest`,
     /// `tooManyWaiting` (at once, when `max_waiting` borrows wait), and when the wait ends
-    /// `poolPaused`, `callerQuota`, `poolExhausted` (each with Retry-After seconds) or
+    /// `poolPaused`, `serverBudgetExhausted`, `callerQuota`, `poolExhausted` (each with Retry-After seconds) or
     /// `connectFailed` (the libpq message, redacted); or `shuttingDown`.
     public func borrow(
         pool: String,
