@@ -145,7 +145,8 @@ struct MetricsAgreementTests {
     func everyFamilyIsDescribed() async throws {
         let server = try await TestPostgres.server()
         let pools = ServiceHarness.pool("tally-help", conninfo: server.conninfo())
-        try await ServiceHarness.run(yaml: ServiceHarness.yaml(pools: pools)) { api, _ in
+        let servers = "servers:\n  - { host: \(server.host), port: \(server.port), max_connections: 50 }"
+        try await ServiceHarness.run(yaml: ServiceHarness.yaml(pools: pools, servers: servers)) { api, _ in
             // A borrow and a statement, so that the histograms have samples too.
             let token = try await api.borrow("tally-help")
             #expect(try await api.query(token, "SELECT 1").status == 200)
@@ -173,7 +174,8 @@ struct MetricsAgreementTests {
                 #expect(typed.contains(family), "\(name) has no # TYPE")
             }
             for expected in Array(Self.counters.values) + Array(Self.gauges.values)
-                + ["poolwarden_borrow_wait_seconds", "poolwarden_query_duration_seconds", "poolwarden_notifications_discarded_total"]
+                + ["poolwarden_borrow_wait_seconds", "poolwarden_query_duration_seconds", "poolwarden_server_connections",
+                   "poolwarden_server_max_connections", "poolwarden_notifications_discarded_total"]
             {
                 #expect(described.contains(expected), "\(expected) is missing or undescribed")
             }

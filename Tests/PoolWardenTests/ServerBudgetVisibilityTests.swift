@@ -4,7 +4,8 @@ import HTTPTypes
 import TestPostgres
 import Testing
 
-/// Issue 13, item 3: a borrow held back by a full `servers:` budget says so.
+/// Issue 13, item 3: a borrow held back by a full `servers:` budget says so, and the budgets are
+/// visible in `GET /v1/servers`, `GET /v1/pools`, `poolwarden status` and `/metrics`.
 @Suite("Server budgets: the real cause of a refusal, and their use in every view")
 struct ServerBudgetVisibilityTests {
     /// Pools `a` (max 3) and `b` (max 10) on the test server under one budget of 3, written as
@@ -68,6 +69,76 @@ struct ServerBudgetVisibilityTests {
             #expect(try await api.send(.delete, "/v1/leases/\(held.removeLast())", key: ServiceHarness.otherKey).status == 204)
             let served = try await api.send(.post, "/v1/pools/b/leases", key: ServiceHarness.appKey, body: #"{"wait_ms": 5000}"#)
             #expect(served.status == 201, "\(served.text)")
+        }
+    }
+
+    @Test("GET /v1/servers and the servers of GET /v1/pools: open/max and pools, filtered by the caller's grants")
+    func budgetsAreListed() async throws {
+        let server = try await TestPostgres.server()
+        let label = "localhost:\(server.port)"
+        try await ServiceHarness.run(yaml: try Self.yaml(server)) { api, registry in
+            for _ in 0..<2 { _ = try await api.borrow("a", key: ServiceHarness.otherKey) }
+            _ = try await api.borrow("b", key: ServiceHarness.appKey)
+
+            let admin = try await api.send(.get, "/v1/servers")
+            #expect(admin.status == 200, "\(admin.text)")
+            let adminServers = try #require(admin["servers"] as? [[String: Any]], "\(admin.text)")
+            #expect(adminServers.count == 1)
+            #expect(adminServers.first?["server"] as? String == label)
+            #expect(adminServers.first?["open"] as? Int == 3)
+            #expect(adminServers.first?["max"] as? Int == 3)
+            #expect(adminServers.first?["pools"] as? [String] == ["a", "b"])
+
+            // A client sees the budget of its granted pool, whole, but not the pool it may not use.
+            let client = try await api.send(.get, "/v1/servers", key: ServiceHarness.appKey)
+            let clientServers = try #require(client["servers"] as? [[String: Any]], "\(client.text)")
+            #expect(clientServers.count == 1)
+            #expect(clientServers.first?["open"] as? Int == 3 && clientServers.first?["max"] as? Int == 3)
+            #expect(clientServers.first?["pools"] as? [String] == ["b"])
+            // One granted only pools under no budget sees none.
+            #expect(registry.servers(visibleTo: CallerIdentity(name: "x", role: .client, pools: ["elsewhere"])).isEmpty)
+            #expect(try await api.send(.get, "/v1/servers", key: nil).status == 401)
+
+            // GET /v1/pools carries the same list, on its fast path and through the generated handler.
+            for (key, expected) in [(ServiceHarness.adminKey, adminServers), (ServiceHarness.appKey, clientServers)] {
+                for path in ["/v1/pools", "/v1/pools?via=generated"] {
+                    let pools = try await api.send(.get, path, key: key)
+                    let listed = try #require(pools["servers"] as? [[String: Any]], "\(path): \(pools.text)")
+                    #expect(NSArray(array: listed).isEqual(to: expected), "\(path): \(pools.text)")
+                }
+            }
+
+            // /metrics: both gauges, described, with the budget's label.
+            let metrics = try await api.send(.get, "/metrics", key: nil)
+            for name in ["poolwarden_server_connections", "poolwarden_server_max_connections"] {
+                #expect(metrics.text.contains("# HELP \(name) "), "\(name)")
+                #expect(metrics.text.contains("# TYPE \(name) gauge"), "\(name)")
+                #expect(metrics.text.contains("\(name){server=\"\(label)\"} 3"), "\(name): \(metrics.text)")
+            }
+        }
+    }
+
+    @Test("poolwarden status prints each budget under the pools: localhost:PORT  3/3 full  a, b")
+    func statusPrintsBudgets() async throws {
+        let server = try await TestPostgres.server()
+        let label = "localhost:\(server.port)"
+        try await ServiceHarness.run(yaml: try Self.yaml(server)) { api, _ in
+            for _ in 0..<3 { _ = try await api.borrow("a", key: ServiceHarness.otherKey) }
+            let port = api.client.port
+            let status = try await CLIClientTests.cli(["status"], port: port, key: ServiceHarness.adminKey)
+            #expect(status.status == 0, "\(status)")
+            #expect(status.stdout.contains("\(label)  3/3 full  a, b\n"), "\(status)")
+            #expect(CLIClientTests.row("SERVER", in: status.stdout) == ["SERVER", "OPEN/MAX", "POOLS"], "\(status)")
+
+            // One pool: its own budget under it; a client sees only its granted pools on it.
+            let one = try await CLIClientTests.cli(["status", "b"], port: port)
+            #expect(one.status == 0, "\(one)")
+            #expect(one.stdout.contains("\(label)  3/3 full  b\n"), "\(one)")
+            let json = try await CLIClientTests.cli(["status", "b", "--json"], port: port)
+            #expect((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["name"] as? String == "b", "\(json)")
+            // A pool under no budget prints no budget section.
+            let none = try await CLIClientTests.cli(["status", "elsewhere"], port: port)
+            #expect(none.status == 0 && !none.stdout.contains("SERVER"), "\(none)")
         }
     }
 }

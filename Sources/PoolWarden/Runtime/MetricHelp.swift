@@ -18,6 +18,8 @@ enum MetricHelp {
         "poolwarden_connections_closed_total": "Server connections of the pool closed for any reason (totals.closed).",
         "poolwarden_borrow_wait_seconds": "Time from a borrow's arrival to its lease.",
         "poolwarden_query_duration_seconds": "Time one statement took on its server connection.",
+        "poolwarden_server_connections": "Connections counting against the servers: budget, ones being opened or closing included (open of GET /v1/servers).",
+        "poolwarden_server_max_connections": "The servers: budget, its max_connections (max of GET /v1/servers).",
     ]
 
     /// Empty for a name not listed, which leaves the family without `# HELP`.

@@ -53,7 +53,8 @@ public final class PoolRegistry: Sendable {
                 continue
             }
             let id = initial.group.addServer(maxConnections: budget.maxConnections)
-            initial.servers.append(ServerBudgetEntry(label: label, endpoints: endpoints, id: id))
+            let metrics = ServerMetrics(server: label, factory: metricsFactory ?? MetricsSystem.factory)
+            initial.servers.append(ServerBudgetEntry(label: label, endpoints: endpoints, id: id, metrics: metrics))
         }
         self.state = Mutex(initial)
         timer.onFire { [weak self] in self?.timersDue() }
@@ -79,6 +80,9 @@ public final class PoolRegistry: Sendable {
             if explicitMetricsFactory == nil {
                 for (id, entry) in state.pools {
                     state.pools[id]?.metrics = WardenMetrics(pool: entry.settings.name, factory: MetricsSystem.factory)
+                }
+                for index in state.servers.indices {
+                    state.servers[index].metrics = ServerMetrics(server: state.servers[index].label, factory: MetricsSystem.factory)
                 }
             }
             startPending(&state, effects: &effects)
@@ -120,14 +124,14 @@ public final class PoolRegistry: Sendable {
         state.withLock { state in state.timers = [:] }
     }
 
-    /// Samples every pool's counts into its gauges and brings its counters up to its totals. The
-    /// periodic sampling calls it; the `/metrics` handler calls it right before rendering, so that
-    /// what it renders equals what status says.
+    /// Samples every pool's counts into its gauges and brings its counters up to its totals, and
+    /// samples every server budget's use. The periodic sampling calls it; the `/metrics` handler
+    /// calls it right before rendering, so that what it renders equals what status says.
     public func refreshMetrics() {
-        let pools = state.withLock { state -> [(WardenMetrics, PoolStatusView.Counts)] in
+        let (pools, servers) = state.withLock { state -> ([(WardenMetrics, PoolStatusView.Counts)], [(ServerMetrics, Int, Int)]) in
             // Before start() the metrics may still be the placeholder backend's (see `start`):
             // nothing may be counted into them.
-            guard state.started else { return [] }
+            guard state.started else { return ([], []) }
             var pools: [(WardenMetrics, PoolStatusView.Counts)] = []
             for index in state.pools.indices {
                 let entry = state.pools.values[index]
@@ -138,9 +142,13 @@ public final class PoolRegistry: Sendable {
                 entry.metrics.catchUp(to: status.totals, reported: &state.pools.values[index].reportedTotals)
                 pools.append((entry.metrics, Self.counts(status.counts)))
             }
-            return pools
+            let servers = state.servers.compactMap { budget in
+                state.group.serverUsage(budget.id).map { (budget.metrics, $0.used, $0.limit) }
+            }
+            return (pools, servers)
         }
         for (metrics, counts) in pools { metrics.record(counts) }
+        for (metrics, open, max) in servers { metrics.record(open: open, max: max) }
     }
 
     // MARK: Helpers
