@@ -5,6 +5,11 @@ public enum BorrowFailure: Hashable, Sendable {
     /// Waited until its deadline while the pool was paused: 503 `pool_paused` with Retry-After.
     /// Idle connections do not make the pool exhausted; an operator holds the borrows back.
     case paused
+    /// Waited until its deadline while its pool had room under `max` but the server budget it
+    /// shares (`limit` connections, every pool on the server counted) was full: 503
+    /// `server_budget_exhausted` with Retry-After. Saying `pool_exhausted` here would send the
+    /// operator to a pool that shows free room.
+    case serverBudgetExhausted(ServerID, limit: Int)
     /// Waited until its deadline while its caller still held `max_per_caller` leases, so that
     /// no free connection could have served it: `caller_quota`.
     case callerQuota

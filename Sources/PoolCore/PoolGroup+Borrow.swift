@@ -194,7 +194,8 @@ extension PoolGroup {
     }
 
     /// Ends a borrow whose wait is over with the reason it was not served: the pool was paused,
-    /// its caller still held its quota, connects were failing, or simply no connection came free.
+    /// its caller still held its quota, connects were failing, the server budget was full while
+    /// the pool had room, or simply no connection came free.
     @usableFromInline
     mutating func timeOut(_ pool: Int, _ waiter: Waiter, into actions: inout PoolActions) {
         self.forgetWaiter(pool, caller: waiter.caller)
@@ -209,6 +210,11 @@ extension PoolGroup {
             self.pools[pool].totals.connectFailedRejections += 1
             actions.append(.fail(request: waiter.request, pool: self.poolID(pool), .connectFailed(lastError: self.pools[pool].lastError)))
             return
+        } else if let server = self.pools[pool].server, self.servers[server].isFull,
+            self.pools[pool].counts.total < self.pools[pool].limits.max
+        {
+            // The pool itself could have opened another connection: the shared budget held it back.
+            failure = .serverBudgetExhausted(ServerID(index: UInt32(truncatingIfNeeded: server)), limit: self.servers[server].limit)
         } else {
             failure = .timeout
         }

@@ -2,8 +2,8 @@
 public struct PoolTotals: Hashable, Sendable {
     /// Leases granted (an idempotent borrow that got an existing lease back is not counted).
     public var borrows: Int = 0
-    /// Borrows that waited until their deadline, paused or at their caller's quota included
-    /// (connect failures are counted apart).
+    /// Borrows that waited until their deadline, paused, at their caller's quota or held back by
+    /// a full server budget included (connect failures are counted apart).
     public var timeouts: Int = 0
     /// Connect attempts started, retries included.
     public var connectAttempts: Int = 0

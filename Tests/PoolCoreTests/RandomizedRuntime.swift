@@ -219,7 +219,7 @@ struct RandomizedRuntime {
     /// while `max_waiting` others wait.
     mutating func checkFailure(_ failure: BorrowFailure, of request: UInt64, _ entry: Request) {
         switch failure {
-        case .timeout, .paused, .callerQuota:
+        case .timeout, .paused, .callerQuota, .serverBudgetExhausted:
             if entry.deadline > self.now { self.fail("request \(request) ended as \(failure) before its deadline") }
             let paused = self.group.status(entry.pool)?.paused == true
             if (failure == .paused) != paused {
@@ -230,6 +230,18 @@ struct RandomizedRuntime {
             }
             if failure == .timeout, !self.mayLease(entry.caller, in: entry.pool) {
                 self.fail("request \(request) ended as a plain timeout while \(entry.caller) held its quota")
+            }
+            if case .serverBudgetExhausted(let server, let limit) = failure {
+                let used = self.connections(on: server)
+                if used < limit { self.fail("request \(request) ended as server_budget_exhausted with \(used) of \(limit) on \(server)") }
+                if let max = self.limits[entry.pool]?.max, self.connections(of: entry.pool) >= max {
+                    self.fail("request \(request) ended as server_budget_exhausted while its pool was at its max \(max)")
+                }
+            } else if failure == .timeout, let server = self.serverOf[entry.pool], let limit = self.serverLimit[server],
+                self.connections(on: server) >= limit, let max = self.limits[entry.pool]?.max, self.connections(of: entry.pool) < max,
+                self.mayLease(entry.caller, in: entry.pool)
+            {
+                self.fail("request \(request) ended as a plain timeout while its pool had room and \(server) was full")
             }
         case .tooManyWaiting:
             if self.borrowing != request { self.fail("request \(request) refused as too_many_waiting after it waited") }

@@ -116,4 +116,29 @@ import Testing
         #expect(h.group.serverUsage(server)?.used == 2)
         #expect(h.release(held).isEmpty, "within budget now")
     }
+    @Test func aBorrowHeldBackByTheServerBudgetSaysSoAndOneHeldBackByItsPoolDoesNot() throws {
+        var h = Harness()
+        let server = h.group.addServer(maxConnections: 2)
+        let a = h.addOpenPool(.test(min: 0, max: 2), server: server)
+        let held = (0..<2).map { _ -> LeaseGrant in
+            let (request, actions) = h.borrow(a)
+            return (actions + h.openAll(actions)).grant(of: request)!
+        }
+        let (b, _) = h.addPool(.test(min: 0, max: 10), server: server)
+
+        // b has 0 of 10: only the server's budget of 2 holds it back, with a wait and without one.
+        let (waiting, _) = h.borrow(b, wait: .milliseconds(100))
+        let ended = h.advance(by: .milliseconds(100))
+        #expect(ended.failure(of: waiting) == .serverBudgetExhausted(server, limit: 2))
+        let (atOnce, refused) = h.borrow(b, wait: .zero)
+        #expect(refused.failure(of: atOnce) == .serverBudgetExhausted(server, limit: 2))
+
+        // a is at its own max: that is its pool's limit, whatever the server says.
+        let (own, _) = h.borrow(a, wait: .milliseconds(100))
+        #expect(h.advance(by: .milliseconds(100)).failure(of: own) == .timeout)
+        #expect(h.status(b).totals.timeouts == 2, "held back by the budget is a timeout in the totals")
+        #expect(h.status(a).totals.timeouts == 1)
+        _ = held
+        #expect(h.violations().isEmpty)
+    }
 }

@@ -94,6 +94,7 @@ struct FairWaitingTests {
             #expect(paused?.status == 503)
             #expect(paused?.detail.contains("paused by an operator") == true)
             #expect(try registry.status(pool: "p").totals.timeouts == 1)
+            registry.refreshMetrics()
             #expect(metrics.counter("poolwarden_borrow_timeouts_total", pool: "p") == 1, "status and metrics agree")
             _ = try registry.resume("p")
             #expect(try await registry.borrow("p", Runtime.alice, wait: .seconds(5)).created)

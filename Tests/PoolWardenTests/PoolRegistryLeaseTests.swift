@@ -39,6 +39,8 @@ import TestPostgres
 
             let status = try registry.status(pool: "p")
             #expect(status.counts.idle == 1 && status.counts.leased == 0 && status.totals.borrows == 1)
+            // Counters are brought up to the status totals when the metrics are sampled.
+            registry.refreshMetrics()
             #expect(metrics.counter("poolwarden_borrows_total", pool: "p") == 1)
             #expect(metrics.counter("poolwarden_connect_attempts_total", pool: "p") == 1)
             #expect(metrics.timings("poolwarden_query_duration_seconds", pool: "p").count == 2)
@@ -110,6 +112,7 @@ import TestPostgres
             #expect(await Runtime.error { try registry.lease(token: token, caller: Runtime.ops) } == gone)
             #expect(try await Runtime.count(server, database: database, sql: "SELECT count(*) FROM t") == 0)
             #expect(await Runtime.eventually { (try? registry.status(pool: "p").counts.idle) == 1 })
+            registry.refreshMetrics()
             #expect(metrics.counter("poolwarden_leases_expired_total", pool: "p") == 1)
         }
     }

@@ -27,6 +27,7 @@ import TestPostgres
             #expect(await Runtime.error { try await registry.borrow("p", Runtime.bob, wait: .zero) } != nil)
             let status = try registry.status(pool: "p")
             #expect(status.totals.timeouts == 2 && status.counts.waiting == 0)
+            registry.refreshMetrics()
             #expect(metrics.counter("poolwarden_borrow_timeouts_total", pool: "p") == 2)
             #expect(await Runtime.error { try await registry.borrow("nope", Runtime.bob) } == .poolNotFound("nope"))
         }
@@ -134,7 +135,9 @@ import TestPostgres
             #expect(!old.contains(next.backendPID))
             let status = try registry.status(pool: "p")
             #expect(status.totals.revoked == 2 && status.totals.recycled == 2)
+            registry.refreshMetrics()
             #expect(metrics.counter("poolwarden_leases_revoked_total", pool: "p") == 2)
+            #expect(metrics.counter("poolwarden_connections_recycled_total", pool: "p") == 2)
         }
     }
 

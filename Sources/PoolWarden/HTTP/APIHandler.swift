@@ -46,8 +46,12 @@ struct APIHandler: APIProtocol {
 
     func listPools(_ input: Operations.ListPools.Input) async throws -> Operations.ListPools.Output {
         let caller = try RequestCaller.require()
-        let pools = registry.statuses().filter { caller.mayUse(pool: $0.name) }
-        return .ok(.init(body: .json(.init(pools: pools.map(Components.Schemas.PoolStatus.init)))))
+        return .ok(.init(body: .json(.init(registry, caller: caller))))
+    }
+
+    func listServers(_ input: Operations.ListServers.Input) async throws -> Operations.ListServers.Output {
+        let caller = try RequestCaller.require()
+        return .ok(.init(body: .json(.init(servers: registry.servers(visibleTo: caller).map(Components.Schemas.ServerBudget.init)))))
     }
 
     func createPool(_ input: Operations.CreatePool.Input) async throws -> Operations.CreatePool.Output {

@@ -39,6 +39,23 @@ extension Components.Schemas.PoolStatus {
     }
 }
 
+extension Components.Schemas.PoolList {
+    /// `GET /v1/pools` as `caller` may see it. The generated handler and `PoolListMiddleware`'s
+    /// fast path both answer with this, so the two cannot drift apart.
+    init(_ registry: PoolRegistry, caller: CallerIdentity) {
+        self.init(
+            pools: registry.statuses().filter { caller.mayUse(pool: $0.name) }.map(Components.Schemas.PoolStatus.init),
+            servers: registry.servers(visibleTo: caller).map(Components.Schemas.ServerBudget.init)
+        )
+    }
+}
+
+extension Components.Schemas.ServerBudget {
+    init(_ view: ServerBudgetView) {
+        self.init(server: view.server, open: view.open, max: view.max, pools: view.pools)
+    }
+}
+
 extension Components.Schemas.PoolSettings {
     /// `settings` as a status view holds them: the conninfo already redacted.
     init(_ settings: PoolSettings, passwordSet: Bool, server: String?) {

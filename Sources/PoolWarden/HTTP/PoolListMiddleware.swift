@@ -19,8 +19,7 @@ struct PoolListMiddleware: RouterMiddleware {
         else {
             return try await next(request, context)
         }
-        let pools = registry.statuses().filter { caller.mayUse(pool: $0.name) }
-        let list = Components.Schemas.PoolList(pools: pools.map(Components.Schemas.PoolStatus.init))
+        let list = Components.Schemas.PoolList(registry, caller: caller)
         guard let bytes = try? StreamingJSONEncoder().encode(list) else { return try await next(request, context) }
         return Response(
             status: .ok,

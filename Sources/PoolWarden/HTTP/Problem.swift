@@ -20,6 +20,9 @@ enum Problem {
         case .poolNotFound(let pool), .poolExists(let pool), .callerQuota(let pool, _, _, _), .tooManyWaiting(let pool, _),
              .poolExhausted(let pool, _, _), .poolPaused(let pool, _, _), .connectFailed(let pool, _):
             problem.pool = pool
+        case .serverBudgetExhausted(let pool, let server, _, _, _):
+            problem.pool = pool
+            problem.server = server
         case .leaseGone(let reason):
             problem.reason = switch reason {
             case .expired: .expired
@@ -52,7 +55,8 @@ enum Problem {
     static func head(for error: WardenError) -> HTTPResponse {
         var fields: HTTPFields = [.contentType: contentType]
         switch error {
-        case .poolExhausted(_, _, let seconds), .poolPaused(_, _, let seconds), .callerQuota(_, _, _, let seconds):
+        case .poolExhausted(_, _, let seconds), .poolPaused(_, _, let seconds), .callerQuota(_, _, _, let seconds),
+             .serverBudgetExhausted(_, _, _, _, let seconds):
             fields[.retryAfter] = String(seconds)
         case .tooManyWaiting, .notReady, .shuttingDown: fields[.retryAfter] = "1"
         case .unauthorized: fields[.wwwAuthenticate] = "Bearer realm=\"poolwarden\""
@@ -84,6 +88,7 @@ enum Problem {
         case .tooManyWaiting: "Too many waiting"
         case .poolExhausted: "Pool exhausted"
         case .poolPaused: "Pool paused"
+        case .serverBudgetExhausted: "Server budget exhausted"
         case .connectFailed: "Cannot connect to PostgreSQL"
         case .connectionLost: "Connection lost"
         case .sqlError: "SQL error"

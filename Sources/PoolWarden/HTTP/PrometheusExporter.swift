@@ -4,7 +4,8 @@ import Prometheus
 import Synchronization
 
 /// The process's Prometheus registry, bootstrapped into swift-metrics once: every metric the
-/// runtime emits through swift-metrics lands here and `/metrics` renders it.
+/// runtime emits through swift-metrics lands here, with its `# HELP` line, and `/metrics`
+/// renders it.
 public final class PrometheusExporter: Sendable {
     public static let shared = PrometheusExporter()
 
@@ -15,7 +16,7 @@ public final class PrometheusExporter: Sendable {
     private let notificationsRendered = Mutex(0)
 
     private init() {
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(DescribedMetricsFactory(registry: registry))
         notificationsDiscarded = registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "poolwarden",
             metricName: "notifications_discarded",

@@ -23,6 +23,9 @@ public enum WardenError: Error, Sendable, Equatable {
     case poolExhausted(pool: String, waited: Duration, retryAfterSeconds: Int)
     /// The borrow's wait ended while an operator had the pool paused.
     case poolPaused(pool: String, waited: Duration, retryAfterSeconds: Int)
+    /// The borrow's wait ended while its pool had room under `max` but the `servers:` budget
+    /// (`server`, `limit` connections) that the pool shares with the others on that server was full.
+    case serverBudgetExhausted(pool: String, server: String, limit: Int, waited: Duration, retryAfterSeconds: Int)
     case connectFailed(pool: String, message: String)
     /// A single shot's server connection broke (or was closed by an immediate recycle) after its
     /// statement was sent: whether the statement ran is unknown.
@@ -56,6 +59,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .tooManyWaiting: "too_many_waiting"
         case .poolExhausted: "pool_exhausted"
         case .poolPaused: "pool_paused"
+        case .serverBudgetExhausted: "server_budget_exhausted"
         case .connectFailed: "connect_failed"
         case .connectionLost: "connection_lost"
         case .sqlError: "sql_error"
@@ -87,7 +91,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .sqlError, .resultTooLarge, .statementTimeout: 422
         case .callerQuota, .tooManyWaiting: 429
         case .connectFailed, .connectionLost: 502
-        case .poolExhausted, .poolPaused, .notReady, .shuttingDown: 503
+        case .poolExhausted, .poolPaused, .serverBudgetExhausted, .notReady, .shuttingDown: 503
         case .internal: 500
         }
     }
@@ -109,6 +113,8 @@ public enum WardenError: Error, Sendable, Equatable {
         case .poolExhausted(let pool, let waited, _): "no connection of pool \(pool) became free within \(waited.milliseconds) ms"
         case .poolPaused(let pool, let waited, _):
             "pool \(pool) is paused by an operator: borrows wait until it is resumed, and this one waited \(waited.milliseconds) ms"
+        case .serverBudgetExhausted(let pool, let server, let limit, let waited, _):
+            "server \(server) is at its budget of \(limit) connection\(limit == 1 ? "" : "s") (servers: max_connections), shared by every pool on it: pool \(pool) had room under its own max, but no connection on the server became free within \(waited.milliseconds) ms"
         case .connectFailed(let pool, let message): "cannot connect for pool \(pool): \(message)"
         case .connectionLost(let pool, let reason):
             "the server connection of pool \(pool) ended while the statement ran (\(reason == .revoked ? "closed by an immediate recycle" : "lost")); whether it ran is unknown, and anything it left open was rolled back"

@@ -12,6 +12,8 @@ struct PoolEntry {
     /// Replaced once at `start()` when the registry uses the global backend, which the app may
     /// bootstrap only after the registry exists.
     var metrics: WardenMetrics
+    /// The totals the counters of `metrics` already hold (see ``WardenMetrics/catchUp(to:reported:)``).
+    var reportedTotals = PoolTotals()
     /// The settings as status shows them (conninfo redacted, no password) and whether a password
     /// is set, worked out when the settings change rather than on every status: parsing and
     /// redacting a conninfo costs more than the rest of a pool's status.

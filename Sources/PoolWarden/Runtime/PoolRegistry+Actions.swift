@@ -29,7 +29,8 @@ extension PoolRegistry {
                 state.timers[kind] = nil
             case .poolClosed(let id):
                 if let entry = state.pools.removeValue(forKey: id) {
-                    entry.metrics.recordClosed()
+                    // Unless a new pool took the name, and with it the same metrics.
+                    if state.poolIDs[entry.settings.name] == nil { entry.metrics.recordClosed() }
                     logger.info("pool closed", metadata: ["pool": "\(entry.settings.name)"])
                 }
                 if let signal = state.poolClosedSignals.removeValue(forKey: id) {
@@ -69,7 +70,6 @@ extension PoolRegistry {
                 // the token now, so the lease counts and a revoke answers 410 from here on.
                 state.leases[existing]?.handedOver = true
                 state.group.handOver(grant.lease)
-                entry.metrics.borrows.increment()
             }
         } else {
             token = waiter.token
@@ -93,8 +93,6 @@ extension PoolRegistry {
                 _ = state.group.leaseTouched(grant.lease, running: true, now: now)
                 // Nor is it anyone's yet: counted as a borrow once handed over (see `tag`).
                 state.group.deferHandover(grant.lease)
-            } else {
-                entry.metrics.borrows.increment()
             }
             if !waiter.tagging {
                 // A single shot: its statement follows in the same request, so the lease is in use
@@ -142,11 +140,14 @@ extension PoolRegistry {
         let retryAfter = Self.retryAfter(waiter.wait)
         let error: WardenError
         switch failure {
-        case .timeout, .paused, .callerQuota:
-            // PoolCore counts all three in its timeouts: each waited until its deadline.
-            entry?.metrics.borrowTimeouts.increment()
+        case .timeout, .paused, .callerQuota, .serverBudgetExhausted:
             error = switch failure {
             case .paused: .poolPaused(pool: pool, waited: waiter.wait, retryAfterSeconds: retryAfter)
+            case .serverBudgetExhausted(let server, let limit):
+                .serverBudgetExhausted(
+                    pool: pool, server: state.servers.first { $0.id == server }?.label ?? "of this pool", limit: limit,
+                    waited: waiter.wait, retryAfterSeconds: retryAfter
+                )
             case .callerQuota:
                 .callerQuota(
                     pool: pool, limit: entry.map { $0.settings.maxPerCaller ?? $0.settings.max } ?? 0,
@@ -208,9 +209,6 @@ extension PoolRegistry {
         case .shutdown: ended = .shutdown
         }
         state.ended.insert(token, caller: entry.caller, reason: ended, now: now)
-        if let metrics = state.pools[entry.pool]?.metrics {
-            if reason == .expired { metrics.leasesExpired.increment() } else { metrics.leasesRevoked.increment() }
-        }
         logger.info(
             "lease ended",
             metadata: [
@@ -220,8 +218,8 @@ extension PoolRegistry {
         )
     }
 
-    /// Seconds a client told `pool_exhausted`, `pool_paused` or `caller_quota` should wait before
-    /// trying again.
+    /// Seconds a client told `pool_exhausted`, `pool_paused`, `server_budget_exhausted` or
+    /// `caller_quota` should wait before trying again.
     static func retryAfter(_ waited: Duration) -> Int {
         let seconds = waited.components.seconds + (waited.components.attoseconds > 0 ? 1 : 0)
         return Int(Swift.max(1, Swift.min(30, seconds)))

@@ -12,7 +12,7 @@ extension PoolRegistry {
     ///
     /// Throws `poolNotFound`, `forbidden` (the caller may not use the pool), `invalidRequest`,
     /// `tooManyWaiting` (at once, when `max_waiting` borrows wait), and when the wait ends
-    /// `poolPaused`, `callerQuota`, `poolExhausted` (each with Retry-After seconds) or
+    /// `poolPaused`, `serverBudgetExhausted`, `callerQuota`, `poolExhausted` (each with Retry-After seconds) or
     /// `connectFailed` (the libpq message, redacted); or `shuttingDown`.
     public func borrow(
         pool: String,
@@ -146,7 +146,6 @@ extension PoolRegistry {
             logger.info("could not tag the connection", metadata: ["pool": "\(grant.view.pool)", "error": "\(error)"])
         }
         var alive = false
-        var handedOverHere = false
         report { group, now in
             guard alive else { return PoolActions() }
             if connectionUsable {
@@ -161,14 +160,12 @@ extension PoolRegistry {
             alive = true
             if connectionUsable {
                 state.leases[grant.token]?.busy = false
-                handedOverHere = state.leases[grant.token]?.handedOver == false
                 state.leases[grant.token]?.handedOver = true
             } else {
                 state.leases[grant.token] = nil
                 state.tokens[grant.lease] = nil
             }
         }
-        if alive && handedOverHere { grant.metrics.borrows.increment() }
         return alive
     }
 

@@ -10,16 +10,14 @@ extension PoolRegistry {
             state.connects[id] = RegistryState.ConnectEntry(pool: pool, task: task)
             return
         }
-        entry.metrics.connectAttempts.increment()
         let settings = entry.settings
         // connectTimeout nil: the conninfo's connect_timeout, else the driver's ten seconds.
         let options = Self.connectOptions(settings, applicationName: entry.applicationName)
         let base = entry.applicationName
-        let metrics = entry.metrics
         // On a reactor thread, as every task here: a connect, reset, check or close must not wait
         // for a cooperative or event-loop thread that other work holds (issue 12).
         let task = Task(executorPreference: PGConnection.ioExecutor) {
-            await self.connect(id, pool: pool, name: settings.name, options: options, base: base, attempt: attempt, metrics: metrics)
+            await self.connect(id, pool: pool, name: settings.name, options: options, base: base, attempt: attempt)
         }
         state.connects[id] = RegistryState.ConnectEntry(pool: pool, task: task)
     }
@@ -30,8 +28,7 @@ extension PoolRegistry {
         name: String,
         options: PGConnectOptions,
         base: String,
-        attempt: Int,
-        metrics: WardenMetrics
+        attempt: Int
     ) async {
         let connection: ServerConnection
         do {
@@ -40,7 +37,6 @@ extension PoolRegistry {
             let message: String
             if let error = error as? PGError {
                 message = PGRedaction.redact(error.message, secrets: options.password.map { [$0] } ?? [])
-                metrics.connectFailures.increment()
                 logger.warning("connect failed", metadata: ["pool": "\(name)", "attempt": "\(attempt)", "error": "\(message)"])
             } else {
                 message = "the connect was cancelled"

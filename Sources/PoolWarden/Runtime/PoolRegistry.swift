@@ -53,7 +53,8 @@ public final class PoolRegistry: Sendable {
                 continue
             }
             let id = initial.group.addServer(maxConnections: budget.maxConnections)
-            initial.servers.append(ServerBudgetEntry(label: label, endpoints: endpoints, id: id))
+            let metrics = ServerMetrics(server: label, factory: metricsFactory ?? MetricsSystem.factory)
+            initial.servers.append(ServerBudgetEntry(label: label, endpoints: endpoints, id: id, metrics: metrics))
         }
         self.state = Mutex(initial)
         timer.onFire { [weak self] in self?.timersDue() }
@@ -79,6 +80,9 @@ public final class PoolRegistry: Sendable {
             if explicitMetricsFactory == nil {
                 for (id, entry) in state.pools {
                     state.pools[id]?.metrics = WardenMetrics(pool: entry.settings.name, factory: MetricsSystem.factory)
+                }
+                for index in state.servers.indices {
+                    state.servers[index].metrics = ServerMetrics(server: state.servers[index].label, factory: MetricsSystem.factory)
                 }
             }
             startPending(&state, effects: &effects)
@@ -120,16 +124,31 @@ public final class PoolRegistry: Sendable {
         state.withLock { state in state.timers = [:] }
     }
 
-    /// Samples every pool's connection counts into its gauges. The periodic sampling calls it; a
-    /// `/metrics` handler may call it right before rendering for exact values.
+    /// Samples every pool's counts into its gauges and brings its counters up to its totals, and
+    /// samples every server budget's use. The periodic sampling calls it; the `/metrics` handler
+    /// calls it right before rendering, so that what it renders equals what status says.
     public func refreshMetrics() {
-        let samples = state.withLock { state -> [(WardenMetrics, PoolStatusView.Counts)] in
-            state.pools.values.compactMap { entry in
-                guard let status = state.group.status(entry.id) else { return nil }
-                return (entry.metrics, Self.counts(status.counts))
+        let (pools, servers) = state.withLock { state -> ([(WardenMetrics, PoolStatusView.Counts)], [(ServerMetrics, Int, Int)]) in
+            // Before start() the metrics may still be the placeholder backend's (see `start`):
+            // nothing may be counted into them.
+            guard state.started else { return ([], []) }
+            var pools: [(WardenMetrics, PoolStatusView.Counts)] = []
+            for index in state.pools.indices {
+                let entry = state.pools.values[index]
+                // A draining pool whose name a new pool took shares that pool's metrics: only the
+                // live one is sampled.
+                if let live = state.poolIDs[entry.settings.name], live != entry.id { continue }
+                guard let status = state.group.status(entry.id) else { continue }
+                entry.metrics.catchUp(to: status.totals, reported: &state.pools.values[index].reportedTotals)
+                pools.append((entry.metrics, Self.counts(status.counts)))
             }
+            let servers = state.servers.compactMap { budget in
+                state.group.serverUsage(budget.id).map { (budget.metrics, $0.used, $0.limit) }
+            }
+            return (pools, servers)
         }
-        for (metrics, counts) in samples { metrics.record(counts) }
+        for (metrics, counts) in pools { metrics.record(counts) }
+        for (metrics, open, max) in servers { metrics.record(open: open, max: max) }
     }
 
     // MARK: Helpers
@@ -170,6 +189,9 @@ public final class PoolRegistry: Sendable {
             added = try state.group.addPool(PoolSettingsRules.configuration(settings), server: server, now: now)
         } catch {
             throw .shuttingDown
+        }
+        for draining in state.pools.values where draining.settings.name == settings.name {
+            draining.metrics.retireCounters()
         }
         state.poolIDs[settings.name] = added.pool
         state.pools[added.pool] = PoolEntry(

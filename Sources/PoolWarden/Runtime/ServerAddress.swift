@@ -108,6 +108,8 @@ struct ServerBudgetEntry: Sendable {
     let label: String
     let endpoints: Set<ServerAddress>
     let id: ServerID
+    /// Replaced once at `start()` when the registry uses the global backend, as a pool's are.
+    var metrics: ServerMetrics
 }
 
 extension [ServerBudgetEntry] {

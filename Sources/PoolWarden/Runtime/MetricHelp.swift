@@ -1,0 +1,29 @@
+/// The `# HELP` text of every metric family PoolWarden emits, by name. swift-metrics has no place
+/// for a description, so ``DescribedMetricsFactory`` looks it up here when the family is made.
+/// A family missing here is emitted without `# HELP`, which the metrics test refuses.
+enum MetricHelp {
+    static let texts: [String: String] = [
+        "poolwarden_connections_open": "Open server connections of the pool: idle, leased, being checked or reset, or closing (counts.open of its status).",
+        "poolwarden_connections_idle": "Idle server connections of the pool (counts.idle).",
+        "poolwarden_connections_leased": "Server connections of the pool leased to a caller (counts.leased).",
+        "poolwarden_connections_opening": "Server connections of the pool being opened, a retry's backoff included (counts.opening).",
+        "poolwarden_waiting": "Borrows waiting for a connection of the pool (counts.waiting).",
+        "poolwarden_borrows_total": "Leases the pool granted (totals.borrows).",
+        "poolwarden_borrow_timeouts_total": "Borrows whose wait ended without a connection: pool exhausted, paused, caller at its quota or server budget full (totals.timeouts).",
+        "poolwarden_connect_attempts_total": "Server connects the pool started, retries included (totals.connect_attempts).",
+        "poolwarden_connect_failures_total": "Server connects of the pool that failed (totals.connect_failures).",
+        "poolwarden_leases_expired_total": "Leases revoked for idling past their TTL (totals.expired).",
+        "poolwarden_leases_revoked_total": "Leases revoked by an immediate recycle, an admin, a pool delete or a shutdown (totals.revoked).",
+        "poolwarden_connections_recycled_total": "Server connections closed by a recycle (totals.recycled).",
+        "poolwarden_connections_closed_total": "Server connections of the pool closed for any reason (totals.closed).",
+        "poolwarden_borrow_wait_seconds": "Time from a borrow's arrival to its lease.",
+        "poolwarden_query_duration_seconds": "Time one statement took on its server connection.",
+        "poolwarden_server_connections": "Connections counting against the servers: budget, ones being opened or closing included (open of GET /v1/servers).",
+        "poolwarden_server_max_connections": "The servers: budget, its max_connections (max of GET /v1/servers).",
+    ]
+
+    /// Empty for a name not listed, which leaves the family without `# HELP`.
+    static func text(for name: String) -> String {
+        texts[name] ?? ""
+    }
+}
