@@ -93,6 +93,18 @@ extension PoolGroup {
         return actions
     }
 
+    /// Every connection sitting idle in any pool, for the runtime's background look at whether
+    /// the server closed them (``connectionLost(_:now:)``).
+    public func idleConnections() -> [(id: ConnectionID, connection: Types.Connection)] {
+        var idle: [(id: ConnectionID, connection: Types.Connection)] = []
+        for pool in self.pools.indices {
+            for slot in self.pools[pool].slots.indices where self.pools[pool].slots[slot].phase == .idle {
+                if let handle = self.pools[pool].handles[slot] { idle.append((self.connectionID(pool, slot), handle)) }
+            }
+        }
+        return idle
+    }
+
     /// The runtime found a connection dead outside a request (its socket closed while idle, say).
     /// An idle one is closed and replaced; one in use is closed when it comes back.
     public mutating func connectionLost(_ id: ConnectionID, now: Instant) -> PoolActions {

@@ -90,6 +90,9 @@ extension PGConnection {
     func settle() async throws {
         let segments = deferredSegments
         guard segments > 0 else { return }
+        // The answers have usually arrived while the connection sat idle: reading them now
+        // spares a wait on the socket.
+        if PQconsumeInput(handle) == 0 { throw failure(server: nil) }
         var tailFailure: PGError?
         for _ in 0..<segments {
             let step = try await collect(limits: .unlimited)

@@ -50,6 +50,9 @@ public final class PGConnection: @unchecked Sendable {
         /// next call reads first (``PGConnection/settle()``); the connection stays in pipeline
         /// mode until then.
         var deferredSegments = 0
+        /// `busy` belongs to ``PGConnection/checkIdle()``, which lets go within microseconds: a
+        /// call starting meanwhile waits for it instead of failing.
+        var idleCheck = false
     }
 
     private init(handle: OpaquePointer, secrets: [String], reactor: PGReactor) {
@@ -220,14 +223,21 @@ public final class PGConnection: @unchecked Sendable {
 
     /// Marks the start of a call; throws if another runs or the connection is closed.
     func beginOperation() throws {
-        try control.withLock { control in
-            if control.closed || control.closeRequested {
-                throw PGError(kind: .connectionClosed, message: "the connection is closed", connectionUsable: false)
+        while true {
+            let began = try control.withLock { control throws(PGError) -> Bool in
+                if control.closed || control.closeRequested {
+                    throw PGError(kind: .connectionClosed, message: "the connection is closed", connectionUsable: false)
+                }
+                if control.busy {
+                    // An idle check holds the connection for a few system calls, never a wait.
+                    if control.idleCheck { return false }
+                    throw PGError(kind: .unsupported, message: "another statement is running on this connection", connectionUsable: true)
+                }
+                control.busy = true
+                return true
             }
-            if control.busy {
-                throw PGError(kind: .unsupported, message: "another statement is running on this connection", connectionUsable: true)
-            }
-            control.busy = true
+            if began { return }
+            sched_yield()
         }
     }
 
@@ -235,6 +245,7 @@ public final class PGConnection: @unchecked Sendable {
     func endOperation() {
         let finishNow = control.withLock { control -> Bool in
             control.busy = false
+            control.idleCheck = false
             guard control.closeRequested, !control.closed else { return false }
             control.closed = true
             return true
@@ -276,6 +287,32 @@ public final class PGConnection: @unchecked Sendable {
             // it broken too.
             guard PQconsumeInput(handle) == 1, peeked > 0 else { return false }
             drainNotifications()
+        }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Looks, without waiting and without disturbing a call that starts meanwhile, at whether
+    /// the server closed this idle connection (a restart, a shutdown, `pg_terminate_backend`):
+    /// libpq reads what arrived, and the server's goodbye or the end of the stream marks the
+    /// connection broken. False only when it is found broken; a connection in use is skipped.
+    /// A host that vanishes without closing the connection is not seen here.
+    public func checkIdle() -> Bool {
+        let owned = control.withLock { control -> Bool in
+            guard !control.busy, !control.closed, !control.closeRequested else { return false }
+            control.busy = true
+            control.idleCheck = true
+            return true
+        }
+        guard owned else { return true }
+        defer { endOperation() }
+        let socket = PQsocket(handle)
+        var byte: UInt8 = 0
+        // As in `probe`: the FATAL message and the end of the stream may take two reads.
+        for _ in 0..<4 {
+            guard PQstatus(handle) == CONNECTION_OK, socket >= 0 else { return false }
+            let peeked = recv(socket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return true }
+            guard PQconsumeInput(handle) == 1, peeked > 0 else { return false }
         }
         return PQstatus(handle) == CONNECTION_OK
     }

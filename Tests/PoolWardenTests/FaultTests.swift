@@ -50,6 +50,43 @@ struct FaultTests {
         }
     }
 
+    @Test("PostgreSQL stopped with no traffic at all: /readyz turns 503 within seconds, and 200 again once it is back")
+    func outageSeenWithoutTraffic() async throws {
+        let cluster = try await Self.privateCluster()
+        defer { cluster.destroy() }
+        let yaml = ServiceHarness.yaml(pools:
+            ServiceHarness.pool("main", conninfo: cluster.conninfo(), extra: Self.fastRetry(["min": "2", "max": "2", "health_check_after": "10m"]))
+            + "\n" + ServiceHarness.pool("lazy", conninfo: cluster.conninfo(), extra: ["min": "0", "max": "1"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            func readiness(_ wanted: Int, within limit: Duration) async throws -> (status: Int, took: Duration, text: String) {
+                let began = ContinuousClock.now
+                var answer = try await api.send(.get, "/readyz", key: nil)
+                while answer.status != wanted, ContinuousClock.now - began < limit {
+                    try await Task.sleep(for: .milliseconds(100))
+                    answer = try await api.send(.get, "/readyz", key: nil)
+                }
+                return (answer.status, ContinuousClock.now - began, answer.text)
+            }
+            let up = try await readiness(200, within: .seconds(15))
+            #expect(up.status == 200, "\(up.text)")
+            // A min-0 pool with nothing open says so rather than claim the server works.
+            #expect(up.text.contains("untested"), "\(up.text)")
+            // Only /readyz is asked from here on: nothing borrows, nothing touches the pool.
+            try await TestPostgres.offThread { try cluster.stop() }
+            let down = try await readiness(503, within: .seconds(10))
+            print("FaultTests: PostgreSQL stopped, no traffic: /readyz 503 after \(down.took)")
+            #expect(down.status == 503, "still ready 10 s after PostgreSQL stopped: \(down.text)")
+            #expect(down.text.contains("main"), "\(down.text)")
+            let status = try await api.send(.get, "/v1/pools/main")
+            #expect(status["state"] as? String == "degraded", "\(status.text)")
+            try await TestPostgres.offThread { try cluster.startServer() }
+            let back = try await readiness(200, within: .seconds(15))
+            #expect(back.status == 200, "not ready 15 s after PostgreSQL came back: \(back.text)")
+            let answer = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1"}"#)
+            #expect(answer.status == 200, "\(answer.text)")
+        }
+    }
+
     @Test("PostgreSQL restarted mid-load: leases on dead connections answer 410 connection_lost, no waiter stuck, the service recovers")
     func restartMidLoad() async throws {
         let cluster = try await Self.privateCluster()

@@ -27,16 +27,26 @@ extension PoolRegistry {
     }
 
     /// Per pool whether it can serve. A pool with `min` > 0 is not ready while it has no open
-    /// connection (still connecting, or connects failing) or is degraded; one with `min` 0
-    /// connects on demand and counts as ready.
+    /// connection (still connecting, or connects failing) or is degraded. One with `min` 0
+    /// connects on demand and does not hold the service's readiness (nothing would retry its
+    /// connect without traffic, and traffic needs readiness), but its reason says what is known:
+    /// untested while it has no connection, or its last connect failed.
     public func readiness() -> [PoolReadiness] {
         state.withLock { state -> [PoolReadiness] in
             state.poolIDs.keys.sorted().compactMap { name -> PoolReadiness? in
                 guard let id = state.poolIDs[name], let entry = state.pools[id], let status = state.group.status(id) else {
                     return nil
                 }
-                guard entry.settings.min > 0 else { return PoolReadiness(pool: name, ready: true, reason: nil) }
                 let failing = status.state == .degraded
+                if entry.settings.min == 0 {
+                    var reason: String?
+                    if failing {
+                        reason = "degraded (min is 0, so readiness does not wait for it): last connect failed" + (status.lastError.map { ": " + redacted($0, entry.settings) } ?? "")
+                    } else if status.counts.open == 0 {
+                        reason = "untested: min is 0 and no connection is open; the next borrow opens one"
+                    }
+                    return PoolReadiness(pool: name, ready: true, reason: reason)
+                }
                 if failing || status.counts.open == 0 {
                     let error = status.lastError.map { ": " + redacted($0, entry.settings) } ?? ""
                     let reason: String

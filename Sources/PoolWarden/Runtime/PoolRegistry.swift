@@ -89,6 +89,7 @@ public final class PoolRegistry: Sendable {
             state.metricsTask = Task { [weak self] in
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: Self.metricsInterval) } catch { return }
+                    self?.checkIdleConnections()
                     self?.refreshMetrics()
                 }
             }
