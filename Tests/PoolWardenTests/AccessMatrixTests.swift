@@ -28,6 +28,7 @@ struct AccessMatrixTests {
             ("borrowLease", .post, "/v1/pools/\(pool)/leases", "{}", false),
             ("queryPool", .post, "/v1/pools/\(pool)/query", #"{"sql": "SELECT 1"}"#, false),
             ("listServers", .get, "/v1/servers", nil, false),
+            ("getConfig", .get, "/v1/config", nil, true),
             ("getLease", .get, "/v1/leases/\(token)", nil, false),
             ("releaseLease", .delete, "/v1/leases/\(token)", nil, false),
             ("renewLease", .post, "/v1/leases/\(token)/renew", #"{"ttl_ms": 60000}"#, false),

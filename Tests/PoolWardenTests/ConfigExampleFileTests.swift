@@ -44,6 +44,7 @@ struct ConfigExampleFileTests {
         #expect(billing.maxResultBytes == 64 << 20)
 
         var analytics = PoolSettings(name: "analytics", conninfo: "postgresql://reader@db2:5432/analytics", password: "analytics-password")
+        analytics.passwordEnv = "ANALYTICS_PG_PASSWORD"
         analytics.max = 8
         #expect(config.pools[1] == analytics)
 

@@ -45,6 +45,7 @@ struct ConfigLoaderTests {
             conninfo: "host=db1 port=5432 dbname=billing user=app",
             password: "pg-pass-word"
         )
+        billing.passwordEnv = "BILLING_PG_PASSWORD"
         billing.min = 2
         billing.max = 20
         billing.maxPerCaller = 5
@@ -56,12 +57,13 @@ struct ConfigLoaderTests {
         #expect(config.pools == [billing])
 
         #expect(config.callers == [
-            CallerConfig(name: "ops", role: .admin, keyDigest: KeyDigest(hashing: "ops-secret-key-0123456789")),
+            CallerConfig(name: "ops", role: .admin, keyDigest: KeyDigest(hashing: "ops-secret-key-0123456789"), keyEnv: "POOLWARDEN_OPS_KEY"),
             CallerConfig(
                 name: "nightly-report",
                 role: .client,
                 pools: ["billing"],
-                keyDigest: KeyDigest(hashing: "report-key-abcdef0123456789")
+                keyDigest: KeyDigest(hashing: "report-key-abcdef0123456789"),
+                keyEnv: "REPORT_KEY"
             ),
         ])
         #expect(config.callers[1].identity == CallerIdentity(name: "nightly-report", role: .client, pools: ["billing"]))

@@ -21,7 +21,7 @@ public func buildApplication(
     let registry = PoolRegistry(pools: configuration.pools, servers: configuration.servers, logger: logger)
     let listen = try configuration.resolvedListen(host: host, port: port)
     let callers = CallerRegistry(config: configuration)
-    let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion)
+    let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion, configuration: configuration)
 
     let router = Router(context: WardenRequestContext.self)
     router.add(middleware: EventLoopAffinityMiddleware())

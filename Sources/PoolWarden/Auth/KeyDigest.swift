@@ -29,6 +29,12 @@ public struct KeyDigest: Sendable, Equatable, CustomStringConvertible {
         ConstantTime.equals(lhs.bytes, rhs.bytes)
     }
 
+    /// The digest as `key_sha256` spells it, for the running configuration an admin asks for
+    /// (``ConfigRenderer``) and nowhere else.
+    var hex: String {
+        bytes.map { byte in String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16) }.joined()
+    }
+
     /// Deliberately opaque: a digest of a weak key can be reversed by guessing.
     public var description: String { "KeyDigest(sha256)" }
 

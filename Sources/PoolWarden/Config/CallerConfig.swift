@@ -6,12 +6,15 @@ public struct CallerConfig: Sendable, Equatable, CustomStringConvertible {
     /// nil: every pool. Only clients are restricted.
     public var pools: Set<String>?
     public var keyDigest: KeyDigest
+    /// The environment variable the key was read from; nil when the file gave `key_sha256`.
+    public var keyEnv: String?
 
-    public init(name: String, role: CallerIdentity.Role, pools: Set<String>? = nil, keyDigest: KeyDigest) {
+    public init(name: String, role: CallerIdentity.Role, pools: Set<String>? = nil, keyDigest: KeyDigest, keyEnv: String? = nil) {
         self.name = name
         self.role = role
         self.pools = pools
         self.keyDigest = keyDigest
+        self.keyEnv = keyEnv
     }
 
     public var identity: CallerIdentity {

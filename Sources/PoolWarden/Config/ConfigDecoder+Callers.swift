@@ -47,7 +47,8 @@ extension ConfigDecoder {
                 }
             }
             guard let name, let role, let digest, !pools.isInvalid else { continue }
-            callers.append(CallerConfig(name: name, role: role, pools: pools.value, keyDigest: digest))
+            let keyEnv = reader.value("key_env")?.scalar?.string
+            callers.append(CallerConfig(name: name, role: role, pools: pools.value, keyDigest: digest, keyEnv: keyEnv))
         }
         return callers
     }

@@ -76,6 +76,7 @@ extension ConfigDecoder {
                 }
             }
             var settings = PoolSettings(name: name, conninfo: conninfo, password: secret(from: reader, key: "password_env").value)
+            if settings.password != nil { settings.passwordEnv = reader.value("password_env")?.scalar?.string }
             decodeLimits(reader, into: &settings)
             decodeTimeouts(reader, into: &settings)
             if let node = reader.value("connect_retry") {

@@ -9,6 +9,8 @@ struct APIHandler: APIProtocol {
     let registry: PoolRegistry
     let metrics: PrometheusExporter
     let version: String
+    /// The configuration read at start: what only the file sets (listen, callers, servers).
+    let configuration: WardenConfig
 
     func healthz(_ input: Operations.Healthz.Input) async throws -> Operations.Healthz.Output {
         .ok(.init(body: .json(.init(status: .ok, version: version))))
@@ -52,6 +54,11 @@ struct APIHandler: APIProtocol {
     func listServers(_ input: Operations.ListServers.Input) async throws -> Operations.ListServers.Output {
         let caller = try RequestCaller.require()
         return .ok(.init(body: .json(.init(servers: registry.servers(visibleTo: caller).map(Components.Schemas.ServerBudget.init)))))
+    }
+
+    func getConfig(_ input: Operations.GetConfig.Input) async throws -> Operations.GetConfig.Output {
+        _ = try RequestCaller.requireAdmin()
+        return .ok(.init(body: .yaml(HTTPBody(ConfigRenderer.yaml(configuration, pools: registry.runningSettings())))))
     }
 
     func createPool(_ input: Operations.CreatePool.Input) async throws -> Operations.CreatePool.Output {

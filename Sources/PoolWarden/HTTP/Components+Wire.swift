@@ -34,7 +34,9 @@ extension Components.Schemas.PoolStatus {
                     note: connection.note
                 )
             },
-            settings: .init(view.settings, passwordSet: view.passwordSet, server: view.server)
+            settings: .init(view.settings, passwordSet: view.passwordSet, server: view.server),
+            source: view.source == "api" ? .api : .config,
+            drift: view.drift
         )
     }
 }

@@ -9,6 +9,9 @@ public struct PoolSettings: Sendable, Equatable {
     public var conninfo: String
     /// The password resolved from `password_env` (or given at runtime); overrides the conninfo's.
     public var password: String?
+    /// The environment variable the config file named for the password; nil for a password set
+    /// over the API (which a saved config cannot carry).
+    public var passwordEnv: String?
     public var min: Int = 0
     public var max: Int = 10
     /// nil: as many as `max`.
@@ -99,4 +102,34 @@ public enum ResetMode: String, Sendable, Equatable, CaseIterable {
     /// Only an open transaction is rolled back. Whatever else a caller changed — role, settings,
     /// temp tables, prepared statements, LISTEN channels, advisory locks — the next caller gets.
     case none
+}
+
+extension PoolSettings {
+    /// The config keys whose values differ between these settings and `other`, in file order:
+    /// what an operator changed over the API since the config file was read. A changed password
+    /// shows as `password_env` whatever its source; the value never appears.
+    public func drift(from other: PoolSettings) -> [String] {
+        var fields: [String] = []
+        func check(_ key: String, _ differs: Bool) { if differs { fields.append(key) } }
+        check("conninfo", conninfo != other.conninfo)
+        check("password_env", password != other.password || passwordEnv != other.passwordEnv)
+        check("min", min != other.min)
+        check("max", max != other.max)
+        check("max_per_caller", maxPerCaller != other.maxPerCaller)
+        check("max_waiting", maxWaiting != other.maxWaiting)
+        check("lease_ttl", leaseTTL != other.leaseTTL)
+        check("borrow_timeout", borrowTimeout != other.borrowTimeout)
+        check("max_lifetime", maxLifetime != other.maxLifetime)
+        check("idle_timeout", idleTimeout != other.idleTimeout)
+        check("health_check_after", healthCheckAfter != other.healthCheckAfter)
+        check("statement_timeout", statementTimeout != other.statementTimeout)
+        check("max_statement_timeout", maxStatementTimeout != other.maxStatementTimeout)
+        check("connect_retry", connectRetry != other.connectRetry)
+        check("application_name_tagging", applicationNameTagging != other.applicationNameTagging)
+        check("reset", reset != other.reset)
+        check("reset_statement", resetStatement != other.resetStatement)
+        check("max_result_rows", maxResultRows != other.maxResultRows)
+        check("max_result_bytes", maxResultBytes != other.maxResultBytes)
+        return fields
+    }
 }

@@ -9,6 +9,8 @@ struct PoolEntry {
     }
     /// The server budget it counts against; fixed when the pool is added.
     let server: ServerID?
+    /// The settings the config file gave it; nil for a pool created over the API.
+    let configured: PoolSettings?
     /// Replaced once at `start()` when the registry uses the global backend, which the app may
     /// bootstrap only after the registry exists.
     var metrics: WardenMetrics
@@ -19,10 +21,11 @@ struct PoolEntry {
     /// redacting a conninfo costs more than the rest of a pool's status.
     private(set) var shown: (settings: PoolSettings, passwordSet: Bool)
 
-    init(id: PoolID, settings: PoolSettings, server: ServerID?, metrics: WardenMetrics) {
+    init(id: PoolID, settings: PoolSettings, server: ServerID?, configured: PoolSettings?, metrics: WardenMetrics) {
         self.id = id
         self.settings = settings
         self.server = server
+        self.configured = configured
         self.metrics = metrics
         shown = Self.shown(settings)
     }

@@ -94,7 +94,11 @@ public struct PoolPatch: Sendable, Equatable {
         if let statementTimeout { settings.statementTimeout = statementTimeout }
         if let maxStatementTimeout { settings.maxStatementTimeout = maxStatementTimeout }
         if let conninfo { settings.conninfo = conninfo }
-        if let password { settings.password = password }
+        if let password {
+            settings.password = password
+            // Given over the API: no environment variable holds it any more.
+            settings.passwordEnv = nil
+        }
         if let connectRetry { settings.connectRetry = connectRetry }
         if let applicationNameTagging { settings.applicationNameTagging = applicationNameTagging }
         if let reset { settings.reset = reset }

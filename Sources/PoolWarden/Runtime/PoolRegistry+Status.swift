@@ -62,6 +62,14 @@ extension PoolRegistry {
         }
     }
 
+    /// The settings every pool runs with now (a pool being deleted left out), by name: what
+    /// `GET /v1/config` writes out. Holds the resolved passwords: never for a status or a log.
+    public func runningSettings() -> [PoolSettings] {
+        state.withLock { state -> [PoolSettings] in
+            state.poolIDs.keys.sorted().compactMap { name in state.poolIDs[name].flatMap { state.pools[$0]?.settings } }
+        }
+    }
+
     func statusView(_ name: String, _ state: borrowing RegistryState) throws(WardenError) -> PoolStatusView {
         guard let id = state.poolIDs[name], let entry = state.pools[id], let status = state.group.status(id) else {
             throw .poolNotFound(name)
@@ -103,7 +111,7 @@ extension PoolRegistry {
         for budget in state.servers where budget.id == entry.server {
             server = budget.label
         }
-        return PoolStatusView(
+        var view = PoolStatusView(
             name: entry.settings.name,
             state: status.state.rawValue,
             min: status.limits.min,
@@ -126,6 +134,12 @@ extension PoolRegistry {
             passwordSet: entry.shown.passwordSet,
             server: server
         )
+        if let configured = entry.configured {
+            view.drift = entry.settings.drift(from: configured)
+        } else {
+            view.source = "api"
+        }
+        return view
     }
 
     private func redacted(_ message: String, _ settings: PoolSettings) -> String {

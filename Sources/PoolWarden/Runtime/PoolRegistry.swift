@@ -61,7 +61,9 @@ public final class PoolRegistry: Sendable {
         for settings in pools {
             do throws(WardenError) {
                 try state.withLock { state throws(WardenError) in
-                    let actions = try addPool(settings, endpoints: ServerAddress.endpoints(conninfo: settings.conninfo), to: &state, now: .now)
+                    let actions = try addPool(
+                        settings, endpoints: ServerAddress.endpoints(conninfo: settings.conninfo), fromConfig: true, to: &state, now: .now
+                    )
                     state.pendingStart.append(actions)
                 }
             } catch {
@@ -166,11 +168,13 @@ public final class PoolRegistry: Sendable {
     }
 
     /// Adds a validated pool to PoolCore; returns its first actions.
-    /// `named`: the addresses of the `servers:` entry the request named, which must be one.
+    /// `named`: the addresses of the `servers:` entry the request named, which must be one;
+    /// `fromConfig`: the pool comes from the config file, and status reports drift from it.
     func addPool(
         _ settings: PoolSettings,
         endpoints: Set<ServerAddress>?,
         named: Set<ServerAddress>? = nil,
+        fromConfig: Bool = false,
         to state: inout RegistryState,
         now: ContinuousClock.Instant
     ) throws(WardenError) -> PoolActions {
@@ -199,6 +203,7 @@ public final class PoolRegistry: Sendable {
             id: added.pool,
             settings: settings,
             server: server,
+            configured: fromConfig ? settings : nil,
             metrics: WardenMetrics(pool: settings.name, factory: explicitMetricsFactory ?? MetricsSystem.factory)
         )
         logger.info(

@@ -19,6 +19,11 @@ public struct PoolStatusView: Sendable, Equatable {
     public var passwordSet: Bool
     /// The `servers:` budget (`host:port`) the pool counts against, if any.
     public var server: String?
+    /// Where the pool comes from: `config` (the file read at start) or `api` (created at runtime,
+    /// gone after a restart).
+    public var source: String = "config"
+    /// For a pool from the config file, the keys changed at runtime (gone after a restart).
+    public var drift: [String] = []
 
     public init(
         name: String,

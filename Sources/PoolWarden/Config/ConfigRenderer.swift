@@ -1,0 +1,91 @@
+import Foundation
+import PostgresLibPQ
+
+/// Writes a configuration in the config file's format: what `GET /v1/config` answers, so that an
+/// operator can save the running pools (runtime changes are lost at a restart). Secrets appear as
+/// the names of their environment variables only; every value the loader reads is written, so
+/// that loading the output with the same environment gives the same pools back.
+public enum ConfigRenderer {
+    /// `config` supplies what only the file sets (listen, callers, servers, limits of the
+    /// process); `pools` are the pools as they run now, in the order given.
+    public static func yaml(_ config: WardenConfig, pools: [PoolSettings]) -> String {
+        var lines = [
+            "# The running configuration of PoolWarden, as GET /v1/config answered it.",
+            "# Secrets are named by their environment variables, never written here.",
+            "listen: { host: \(quoted(config.listen.host)), port: \(config.listen.port) }",
+            "shutdown_grace: \(ConfigDuration.format(config.shutdownGrace))",
+            "max_body_bytes: \(config.maxBodyBytes)",
+            "log_level: \(config.logLevel.rawValue)",
+        ]
+        lines.append(config.callers.isEmpty ? "callers: []" : "callers:")
+        for caller in config.callers {
+            lines.append("  - name: \(quoted(caller.name))")
+            lines.append("    role: \(caller.role.rawValue)")
+            if let variable = caller.keyEnv {
+                lines.append("    key_env: \(variable)")
+            } else {
+                lines.append("    key_sha256: \(caller.keyDigest.hex)")
+            }
+            if caller.role == .client, let granted = caller.pools {
+                lines.append("    pools: [\(granted.sorted().map(quoted).joined(separator: ", "))]")
+            }
+        }
+        lines.append(config.servers.isEmpty ? "servers: []" : "servers:")
+        for server in config.servers {
+            lines.append("  - { host: \(quoted(server.host)), port: \(server.port), max_connections: \(server.maxConnections) }")
+        }
+        lines.append(pools.isEmpty ? "pools: []" : "pools:")
+        for pool in pools { lines += poolLines(pool) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func poolLines(_ pool: PoolSettings) -> [String] {
+        var lines = ["  - name: \(quoted(pool.name))"]
+        // A secret written into the conninfo is never repeated: masked, with a note.
+        let conninfo = PGRedaction.redact(conninfo: pool.conninfo)
+        if conninfo != pool.conninfo {
+            lines.append("    # conninfo: a secret in it is masked (\(PGRedaction.mask)); put it in an environment variable named by password_env")
+        }
+        lines.append("    conninfo: \(quoted(conninfo))")
+        if let variable = pool.passwordEnv {
+            lines.append("    password_env: \(variable)")
+        } else if pool.password != nil {
+            lines.append("    # password_env: a password was set over the API; name the variable that holds it")
+        }
+        lines += [
+            "    min: \(pool.min)",
+            "    max: \(pool.max)",
+        ]
+        if let limit = pool.maxPerCaller { lines.append("    max_per_caller: \(limit)") }
+        if let limit = pool.maxWaiting { lines.append("    max_waiting: \(limit)") }
+        lines += [
+            "    lease_ttl: \(ConfigDuration.format(pool.leaseTTL))",
+            "    borrow_timeout: \(ConfigDuration.format(pool.borrowTimeout))",
+            "    max_lifetime: \(optional(pool.maxLifetime))",
+            "    idle_timeout: \(optional(pool.idleTimeout))",
+            "    health_check_after: \(optional(pool.healthCheckAfter))",
+            "    statement_timeout: \(optional(pool.statementTimeout))",
+            "    max_statement_timeout: \(ConfigDuration.format(pool.maxStatementTimeout))",
+            "    connect_retry: { attempts: \(pool.connectRetry.attempts), base_delay: \(ConfigDuration.format(pool.connectRetry.baseDelay)), "
+                + "max_delay: \(ConfigDuration.format(pool.connectRetry.maxDelay)) }",
+            "    application_name_tagging: \(pool.applicationNameTagging)",
+            "    reset: \(pool.reset.rawValue)",
+        ]
+        if let statement = pool.resetStatement { lines.append("    reset_statement: \(quoted(statement))") }
+        lines += [
+            "    max_result_rows: \(pool.maxResultRows)",
+            "    max_result_bytes: \(pool.maxResultBytes)",
+        ]
+        return lines
+    }
+
+    private static func optional(_ duration: Duration?) -> String {
+        duration.map(ConfigDuration.format) ?? "off"
+    }
+
+    /// A YAML double-quoted scalar: JSON's string syntax is a subset of it.
+    private static func quoted(_ text: String) -> String {
+        guard let data = try? JSONEncoder().encode(text), let json = String(data: data, encoding: .utf8) else { return "\"\"" }
+        return json
+    }
+}
