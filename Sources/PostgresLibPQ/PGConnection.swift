@@ -462,14 +462,19 @@ public final class PGConnection: @unchecked Sendable {
         case .active, .idle:
             break
         }
-        if discardAll { statements.append(PGStatement(Self.discardAll)) }
-        if let statement { statements.append(PGStatement(statement)) }
+        statements += Self.resetStatements(discardAll: discardAll, statement: statement)
         guard !statements.isEmpty else { return }
         for outcome in try await runPipeline(statements) { _ = try outcome.get() }
     }
 
     /// The reset PgBouncer runs by default, and the one a pool runs unless told otherwise.
     public static let discardAll = "DISCARD ALL"
+
+    /// What a reset runs on an idle session: `DISCARD ALL` (unless switched off), then the
+    /// operator's `statement`.
+    public static func resetStatements(discardAll: Bool, statement: String?) -> [PGStatement] {
+        (discardAll ? [PGStatement(Self.discardAll)] : []) + (statement.map { [PGStatement($0)] } ?? [])
+    }
 }
 
 /// The socket a connect currently waits on, so that cancelling the task can cut it.

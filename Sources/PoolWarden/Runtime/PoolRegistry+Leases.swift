@@ -71,7 +71,7 @@ extension PoolRegistry {
             let limits = PGResultLimits(maxRows: pool.settings.maxResultRows, maxBytes: pool.settings.maxResultBytes)
             var resets: [PGStatement] = []
             if resetAfter, pool.settings.reset == .discardAll {
-                resets = [PGStatement(PGConnection.discardAll)] + (pool.settings.resetStatement.map { [PGStatement($0)] } ?? [])
+                resets = PGConnection.resetStatements(discardAll: true, statement: pool.settings.resetStatement)
             }
             return (entry, limit, limits, pool.metrics, resets)
         }
