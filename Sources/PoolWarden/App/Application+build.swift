@@ -30,9 +30,10 @@ public func buildApplication(
     router.add(middleware: DisconnectCancellationMiddleware())
     try handler.registerHandlers(
         on: router,
-        // Compact JSON: the runtime's default pretty-prints and sorts keys, which costs more than
-        // the rest of a small answer's encoding and makes every body larger.
-        configuration: .init(jsonEncodingOptions: [.withoutEscapingSlashes]),
+        // Compact JSON (the runtime's default pretty-prints, which costs more than the rest of a
+        // small answer's encoding), keys sorted: Foundation's encoder otherwise writes them in
+        // hash order, which changes from one process to the next. Sorting costs ~0.3 µs an answer.
+        configuration: .init(jsonEncodingOptions: [.withoutEscapingSlashes, .sortedKeys]),
         middlewares: [
             ErrorHandlingMiddleware(),
             ProblemMiddleware(maxBodyBytes: configuration.maxBodyBytes),

@@ -71,7 +71,12 @@ enum Problem {
         (try? encoder.encode(schema(for: error))) ?? Data()
     }
 
-    private static let encoder = JSONEncoder()
+    /// Keys sorted, as in every other answer: unsorted, they come in hash order.
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
 
     private static func title(for error: WardenError) -> String {
         switch error {
