@@ -73,7 +73,8 @@ final class PGCanceller: @unchecked Sendable {
             // On a reactor thread: the deadline must not wait for a cooperative thread that other
             // work holds.
             let timer = Task(executorPreference: PGReactor.upcoming) {
-                try? await Task.sleep(for: timeout)
+                // Cancelled once the request has its answer: that is not a timeout.
+                do { try await Task.sleep(for: timeout) } catch { return }
                 answer.resume(false)
             }
             Thread.detachNewThread { [self] in
@@ -81,8 +82,8 @@ final class PGCanceller: @unchecked Sendable {
                 let sent = PQcancel(pointer, &buffer, Int32(buffer.count)) == 1
                 Self.budget.withLock { $0.give(server) }
                 inFlight.store(false, ordering: .releasing)
-                timer.cancel()
                 answer.resume(sent)
+                timer.cancel()
             }
         }
     }

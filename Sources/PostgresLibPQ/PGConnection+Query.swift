@@ -20,8 +20,7 @@ extension PGConnection {
         try beginOperation()
         defer { endOperation() }
         return try await withTaskCancellationHandler {
-            try await settle()
-            return try await run(sql, parameters, limits: limits)
+            try await run(sql, parameters, limits: limits)
         } onCancel: {
             Task(executorPreference: self.reactor) { await self.cancel() }
         }

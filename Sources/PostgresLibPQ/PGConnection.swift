@@ -46,10 +46,6 @@ public final class PGConnection: @unchecked Sendable {
         /// its end open until the backend exits, so end-of-stream here shows the exit even after
         /// libpq has let go of its descriptor. -1 when there is nothing (left) to watch.
         var exitWatch: Int32 = -1
-        /// Sync segments of a deferred tail (``PGConnection/query(_:then:)``) whose results the
-        /// next call reads first (``PGConnection/settle()``); the connection stays in pipeline
-        /// mode until then.
-        var deferredSegments = 0
         /// `busy` belongs to ``PGConnection/checkIdle()``, which lets go within microseconds: a
         /// call starting meanwhile waits for it instead of failing.
         var idleCheck = false
@@ -200,11 +196,7 @@ public final class PGConnection: @unchecked Sendable {
 
     /// libpq's transaction status; meaningful between calls.
     public var transactionStatus: PGTransactionStatus {
-        let (closed, deferred) = control.withLock { ($0.closed, $0.deferredSegments > 0) }
-        if closed { return .unknown }
-        // A tail is deferred only behind a statement that left the session idle, and a tail
-        // that fails closes the connection before anything else runs on it.
-        if deferred { return .idle }
+        if control.withLock({ $0.closed }) { return .unknown }
         switch PQtransactionStatus(handle) {
         case PQTRANS_IDLE: return .idle
         case PQTRANS_ACTIVE: return .active
@@ -255,25 +247,13 @@ public final class PGConnection: @unchecked Sendable {
 
     var closeWasRequested: Bool { control.withLock { $0.closeRequested } }
 
-    var deferredSegments: Int { control.withLock { $0.deferredSegments } }
-
-    func setDeferredSegments(_ count: Int) {
-        control.withLock { $0.deferredSegments = count }
-    }
-
     /// Looks, without waiting, at what the server sent while the connection sat idle. False when
     /// that shows the connection is gone (the server restarted, the backend was terminated: its
     /// FATAL message and the end of the stream are waiting in the socket) or it is closed or busy;
     /// true says only that nothing showed it dead. Costs one `recv` when nothing arrived.
-    public func probe() async -> Bool {
+    public func probe() -> Bool {
         guard (try? beginOperation()) != nil else { return false }
         defer { endOperation() }
-        // A deferred tail's results are almost always in already; a tail that failed (or a
-        // server that stopped answering) makes the connection unfit to hand out.
-        if deferredSegments > 0 {
-            let (settled, _) = await withDeadline(Self.settleLimit, grace: .seconds(1)) { try await settle() }
-            guard (try? settled.get()) != nil else { return false }
-        }
         let socket = PQsocket(handle)
         var byte: UInt8 = 0
         // Each round lets libpq read what is there; a terminated backend's FATAL message comes
@@ -450,9 +430,6 @@ public final class PGConnection: @unchecked Sendable {
     /// authorization, every setting, temp tables, prepared statements, cursors, LISTEN channels,
     /// advisory locks — then `statement` if given. Throws the first failure.
     public func reset(discardAll: Bool = true, statement: String? = nil) async throws {
-        try beginOperation()
-        defer { endOperation() }
-        try await settle()
         var statements: [PGStatement] = []
         switch transactionStatus {
         case .inTransaction, .inFailedTransaction:
@@ -463,8 +440,7 @@ public final class PGConnection: @unchecked Sendable {
             break
         }
         statements += Self.resetStatements(discardAll: discardAll, statement: statement)
-        guard !statements.isEmpty else { return }
-        for outcome in try await runPipeline(statements) { _ = try outcome.get() }
+        for outcome in try await pipeline(statements) { _ = try outcome.get() }
     }
 
     /// The reset PgBouncer runs by default, and the one a pool runs unless told otherwise.

@@ -32,7 +32,7 @@ struct PGNotificationTests {
         _ = try await server.execute("SELECT count(pg_notify('\(channel)', g::text)) FROM generate_series(1, 100) g")
         var drained = false
         for _ in 0..<100 where !drained {
-            #expect(await listener.probe())
+            #expect(listener.probe())
             drained = PGConnection.notificationsDiscarded - before >= 100
             if !drained { try await Task.sleep(for: .milliseconds(20)) }
         }

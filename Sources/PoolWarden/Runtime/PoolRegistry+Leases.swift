@@ -80,12 +80,11 @@ extension PoolRegistry {
         var pristine = false
         let (result, timedOut) = await entry.connection.run(deadline: limit) { pg in
             guard !resets.isEmpty else { return try await pg.query(sql, parameters, limits: limits) }
-            // The reset's answer is read by the connection's next call: the caller does not wait
-            // for it. DISCARD ALL refuses to run inside a transaction the statement opened: the
-            // release then resets the usual way.
-            let (outcome, resetSucceeded) = try await pg.query(PGStatement(sql, parameters, limits: limits), then: resets)
-            pristine = resetSucceeded && pg.transactionStatus == .idle
-            return try outcome.get()
+            let outcomes = try await pg.pipeline([PGStatement(sql, parameters, limits: limits)] + resets)
+            // DISCARD ALL refuses to run inside a transaction the statement opened: the release
+            // then resets the usual way.
+            pristine = outcomes.dropFirst().allSatisfy { (try? $0.get()) != nil } && pg.transactionStatus == .idle
+            return try outcomes[0].get()
         }
         if pristine { entry.connection.forgetTag() }
         metrics?.queryDuration.recordNanoseconds(WardenMetrics.elapsed(ContinuousClock.now - started))
@@ -130,8 +129,7 @@ extension PoolRegistry {
             let attemptStarted = ContinuousClock.now
             let outcome = try await borrow(pool: pool, caller: caller, ttl: nil, wait: wait, key: nil, tagging: false, hangUp: hangUp)
             guard let token = outcome.lease.token else { throw .internal("a new lease without its token") }
-            let alive = attempt > 8 ? true : await connectionSeemsAlive(token)
-            guard alive else {
+            guard attempt > 8 || connectionSeemsAlive(token) else {
                 try? await release(token: token, caller: caller)
                 let remaining = outcome.wait - (ContinuousClock.now - attemptStarted)
                 guard remaining > .zero else {
@@ -160,9 +158,9 @@ extension PoolRegistry {
     }
 
     /// Whether a lease's idle connection shows no sign of having died (see `PGConnection.probe`).
-    private func connectionSeemsAlive(_ token: String) async -> Bool {
+    private func connectionSeemsAlive(_ token: String) -> Bool {
         guard let connection = state.withLock({ $0.leases[token]?.connection }) else { return false }
-        return await connection.pg.probe()
+        return connection.pg.probe()
     }
 
     /// Gives the lease back. The connection is reset before anyone else gets it (a broken one is
