@@ -254,21 +254,7 @@ public final class PGConnection: @unchecked Sendable {
     public func probe() -> Bool {
         guard (try? beginOperation()) != nil else { return false }
         defer { endOperation() }
-        let socket = PQsocket(handle)
-        var byte: UInt8 = 0
-        // Each round lets libpq read what is there; a terminated backend's FATAL message comes
-        // first and its end of stream right after, which libpq sees only on its next read.
-        for _ in 0..<4 {
-            guard PQstatus(handle) == CONNECTION_OK, socket >= 0 else { return false }
-            let peeked = recv(socket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-            if peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return true }
-            // Data, the end of the stream or a socket error: libpq reads it, and marks the
-            // connection bad itself on the end or the error, so that whoever holds it next sees
-            // it broken too.
-            guard PQconsumeInput(handle) == 1, peeked > 0 else { return false }
-            drainNotifications()
-        }
-        return PQstatus(handle) == CONNECTION_OK
+        return readWhatArrived()
     }
 
     /// Looks, without waiting and without disturbing a call that starts meanwhile, at whether
@@ -285,14 +271,25 @@ public final class PGConnection: @unchecked Sendable {
         }
         guard owned else { return true }
         defer { endOperation() }
+        return readWhatArrived()
+    }
+
+    /// Lets libpq read, without waiting, what the server sent to this idle connection; false when
+    /// that shows it gone. The caller holds the connection.
+    private func readWhatArrived() -> Bool {
         let socket = PQsocket(handle)
         var byte: UInt8 = 0
-        // As in `probe`: the FATAL message and the end of the stream may take two reads.
+        // Each round lets libpq read what is there; a terminated backend's FATAL message comes
+        // first and its end of stream right after, which libpq sees only on its next read.
         for _ in 0..<4 {
             guard PQstatus(handle) == CONNECTION_OK, socket >= 0 else { return false }
             let peeked = recv(socket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
             if peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return true }
+            // Data, the end of the stream or a socket error: libpq reads it, and marks the
+            // connection bad itself on the end or the error, so that whoever holds it next sees
+            // it broken too.
             guard PQconsumeInput(handle) == 1, peeked > 0 else { return false }
+            drainNotifications()
         }
         return PQstatus(handle) == CONNECTION_OK
     }
