@@ -7,8 +7,8 @@
 #   examples/borrow-transaction.sh [POOL [TABLE [AMOUNT...]]]
 #
 #   POOL     pool to borrow from       (default: $POOLWARDEN_POOL, else billing)
-#   TABLE    table to insert into      (default: $POOLWARDEN_TABLE, else audit); it needs the columns
-#            actor text, amount numeric, note text, e.g.
+#   TABLE    table to insert into      (default: $POOLWARDEN_TABLE, else audit, which ./scripts/run
+#            creates); it needs the columns actor text, amount numeric, note text, e.g.
 #              CREATE TABLE audit (id serial PRIMARY KEY, actor text, amount numeric(10,2), note text,
 #                                  at timestamptz NOT NULL DEFAULT now());
 #   AMOUNT   one row per amount, all in one transaction (default: 12.50)

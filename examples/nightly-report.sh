@@ -9,7 +9,8 @@
 #
 #   POOL   pool to read from          (default: $REPORT_POOL, else billing)
 #   DATE   the run's date, in the key (default: $REPORT_DATE, else today in UTC)
-#   REPORT_TABLE   table with columns customer text, amount numeric (default: invoices)
+#   REPORT_TABLE   table with columns customer text, amount numeric (default: invoices, which
+#                  ./scripts/run creates)
 #   REPORT_JOB     job name, in the key (default: nightly-report)
 #
 # In a crontab (keys in a file only the job's user can read, not in the crontab):
@@ -34,7 +35,7 @@ table=${REPORT_TABLE:-invoices}
 job=${REPORT_JOB:-nightly-report}
 key="$job-$day"
 
-[[ ${1-} == -h || ${1-} == --help ]] && { sed -n '6,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
+[[ ${1-} == -h || ${1-} == --help ]] && { sed -n '6,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
 if [[ -z ${POOLWARDEN_KEY-} ]]; then echo "$me: set POOLWARDEN_KEY to your caller key" >&2; exit 1; fi
 if [[ ! $table =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$ ]]; then
     echo "$me: $table is not a plain table name" >&2; exit 1

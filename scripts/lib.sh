@@ -22,6 +22,40 @@ ensure_build_packages() {
     ensure_packages pkg-config libpq-dev postgresql postgresql-client
 }
 
+# build_release: builds .build/release/poolwarden in the package at the current directory, with one
+# line on the terminal and the compiler's output in .build/run-build.log (its end shown when the
+# build fails); skipped while no source is newer than a stamp taken when the last successful build
+# started. A stamp, not the binary's time: SwiftPM leaves the binary untouched when a change (a
+# comment) compiles to the same program, which would rebuild on every run. -L: Sources/ holds
+# symbolic links to openapi/.
+build_release() {
+    local stamp=.build/run-release.stamp log=$PWD/.build/run-build.log
+    local sources=(Sources Package.swift)
+    [ -e Package.resolved ] && sources+=(Package.resolved)
+    if [ -x .build/release/poolwarden ] && [ -e "$stamp" ] &&
+        [ -z "$(find -L "${sources[@]}" -newer "$stamp" -print -quit)" ]; then
+        echo "==> poolwarden: reusing the release build (.build/release/poolwarden; nothing changed since)"
+        return 0
+    fi
+    mkdir -p .build
+    local first=""
+    [ -x .build/release/poolwarden ] || first=", ~5 min the first time"
+    printf '==> building poolwarden (release%s; log: %s) ...' "$first" "$log"
+    local started=$SECONDS
+    # Resolved before the stamp: the Package.resolved that a fresh clone's first build writes must
+    # not count as a change at the next run.
+    if swift package resolve >"$log" 2>&1 && touch "$stamp.next" &&
+        swift build -c release --product poolwarden >>"$log" 2>&1; then
+        mv "$stamp.next" "$stamp"
+        echo " done in $((SECONDS - started)) s"
+        return 0
+    fi
+    echo " failed"
+    echo "==> the end of $log:"
+    tail -n 30 "$log"
+    return 1
+}
+
 # The newest PostgreSQL server binaries directory.
 pg_bindir() {
     local dir
