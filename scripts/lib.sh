@@ -39,7 +39,7 @@ build_release() {
     fi
     mkdir -p .build
     local first=""
-    [ -x .build/release/poolwarden ] || first=", ~5 min the first time"
+    [ -x .build/release/poolwarden ] || first=", 5 to 15 min the first time"
     printf '==> building poolwarden (release%s; log: %s) ...' "$first" "$log"
     local started=$SECONDS
     # Resolved before the stamp: the Package.resolved that a fresh clone's first build writes must
