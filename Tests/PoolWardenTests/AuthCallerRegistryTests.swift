@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Auth: caller registry")
+@Suite("Auth: caller registry", .ownThread)
 struct AuthCallerRegistryTests {
     static let opsKey = "ops-secret-key-0123456789"
     static let reportKey = "report-key-abcdef0123456789"

@@ -15,7 +15,8 @@ final class BackendSampler: Sendable {
     init(_ server: TestServer, database: String) async throws {
         let connection = try await server.connect()
         let tally = self.tally
-        task = Task {
+        // On the driver's reactor: the samples must keep coming while the global executor is busy.
+        task = Task(executorPreference: connection.executor) {
             defer { connection.close() }
             while !Task.isCancelled {
                 if let result = try? await connection.query(

@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Config durations")
+@Suite("Config durations", .ownThread)
 struct ConfigDurationTests {
     @Test("every accepted form", arguments: [
         ("200ms", Duration.milliseconds(200)),

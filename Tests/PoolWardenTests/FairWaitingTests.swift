@@ -6,7 +6,7 @@ import TestPostgres
 
 /// `max_per_caller` limits the leases a caller holds: its further borrows queue instead of being
 /// refused, `max_waiting` bounds the queue, and a wait that ends says why it ended.
-@Suite("Fair waiting")
+@Suite("Fair waiting", .ownThread)
 struct FairWaitingTests {
     @Test("64 concurrent single shots of one caller on a pool of 16: every one answered, none refused, never more than 16 backends")
     func oneCallersBurstQueues() async throws {
@@ -56,7 +56,14 @@ struct FairWaitingTests {
             settings.maxWaiting = 2
         }) { registry, _, _ in
             let held = try await registry.token("p", Runtime.alice)
-            let waiting = (0..<2).map { _ in Task { try await registry.borrow("p", Runtime.bob, wait: .seconds(20)) } }
+            // Each waiter gives its lease back itself: bob's max_per_caller (1) lets the second
+            // through only after the first's release, whichever of them is served first.
+            let waiting = (0..<2).map { _ in
+                Task {
+                    let outcome = try await registry.borrow("p", Runtime.bob, wait: .seconds(20))
+                    try await registry.release(token: try #require(outcome.lease.token), caller: Runtime.bob)
+                }
+            }
             #expect(await Runtime.eventually { (try? registry.status(pool: "p").counts.waiting) == 2 })
             let started = ContinuousClock.now
             let refused = await Runtime.error { try await registry.borrow("p", Runtime.ops, wait: .seconds(20)) }
@@ -66,10 +73,7 @@ struct FairWaitingTests {
             #expect(try registry.status(pool: "p").settings.waitingLimit == 2)
 
             try await registry.release(token: held, caller: Runtime.alice)
-            for task in waiting {
-                let outcome = try await task.value
-                try await registry.release(token: try #require(outcome.lease.token), caller: Runtime.bob)
-            }
+            for task in waiting { try await task.value }
 
             // The config's rule and words, for POST and PATCH alike.
             let none = await Runtime.error { try await registry.updatePool("p", PoolPatch(maxWaiting: 0)) }

@@ -14,7 +14,7 @@ import Testing
 /// the real binary — an insert made inside the lease's open transaction is absent afterwards. Where
 /// the connection lives on, the pool has `max: 1`, so the next lease gets the very same backend and
 /// a `COMMIT` there must not commit the earlier insert either.
-@Suite("Lost work: a lease that ends without COMMIT never commits")
+@Suite("Lost work: a lease that ends without COMMIT never commits", .ownThread)
 struct LostWorkTests {
     /// A fresh database with `t (id int)` and a one-connection pool `main` over it.
     static func setUp() async throws -> (TestServer, String, String) {
@@ -276,7 +276,7 @@ final class WardenProcess: @unchecked Sendable {
             request.httpBody = Data(body.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await URLSession.tests.data(for: request)
         let http = response as? HTTPURLResponse
         var headers: [String: String] = [:]
         for (name, value) in http?.allHeaderFields ?? [:] {

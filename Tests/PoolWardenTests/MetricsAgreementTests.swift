@@ -5,7 +5,7 @@ import Testing
 
 /// Issue 13, item 5: every total in a pool's status equals its counter in `/metrics` (recycled
 /// stayed 0 there while status said 12), and every metric family is described.
-@Suite("Metrics: every status total equals its /metrics counter; every family has # HELP and # TYPE")
+@Suite("Metrics: every status total equals its /metrics counter; every family has # HELP and # TYPE", .ownThread)
 struct MetricsAgreementTests {
     /// Each total of `totals` in status and the counter that must equal it. A total missing here
     /// fails the test, so a new total cannot go without its metric.

@@ -5,7 +5,7 @@ import Testing
 
 /// `GET /v1/pools` is answered by `PoolListMiddleware` with `StreamingJSONEncoder`; it must say
 /// exactly what the generated handler (Foundation's `JSONEncoder`) says.
-@Suite("HTTP: the pool list's fast path answers as the generated handler does")
+@Suite("HTTP: the pool list's fast path answers as the generated handler does", .ownThread)
 struct PoolListMiddlewareTests {
     @Test("the fast answer equals the generated one, for an admin and for a client with grants")
     func sameAsGenerated() async throws {

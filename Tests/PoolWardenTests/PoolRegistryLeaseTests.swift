@@ -6,7 +6,7 @@ import TestPostgres
 
 /// Leases at runtime level against a real PostgreSQL: borrow, statements, transactions, release,
 /// expiry, renewal, idempotency, quotas, ownership and the per-statement guards.
-@Suite struct PoolRegistryLeaseTests {
+@Suite(.ownThread) struct PoolRegistryLeaseTests {
     @Test func borrowQueryReleaseTagsTheHolder() async throws {
         let metrics = RuntimeTestMetrics()
         try await Runtime.withFixture(metrics: metrics) { registry, server, database in
@@ -122,7 +122,7 @@ import TestPostgres
     // that pool does; what the test cannot bound is how soon a thread of a loaded machine runs
     // again, so each step leaves the lease a whole TTL (1 s), not a fraction of one: two runs of
     // scripts/test-loaded lost a 300 ms TTL between the statement and the renew 150 ms later.
-    @Test(.ownThread) func runningStatementKeepsTheLeaseAndRenewExtendsIt() async throws {
+    @Test func runningStatementKeepsTheLeaseAndRenewExtendsIt() async throws {
         try await Runtime.withFixture(configure: { $0.leaseTTL = .seconds(1) }) { registry, _, _ in
             let token = try await registry.token("p", Runtime.alice)
             // A statement longer than the TTL does not expire the lease under it.
@@ -216,22 +216,32 @@ import TestPostgres
             _ = try await run("ROLLBACK")
             #expect(Runtime.int(try await run("SELECT 3")) == 3)
 
-            let slow = Task { await Runtime.error { try await run("SELECT pg_sleep(30)") } }
+            // A child task, on this test's thread: an unstructured one would run on the global
+            // executor, and a loaded machine can keep it from ending the statement's bookkeeping
+            // within the release's 1 s wait, so the release closes the connection instead.
+            async let slow = Runtime.error { try await run("SELECT pg_sleep(30)") }
             #expect(await Runtime.eventually { (try? registry.lease(token: token, caller: Runtime.alice).transactionStatus) == .active })
             #expect(await Runtime.error { try await run("SELECT 1") } == .leaseBusy)
-            // A release while a statement runs cancels it (see BackendCapTests for its bound).
+            // A release while a statement runs cancels it (see BackendCapTests for its bound). It
+            // waits a second for the statement to stop, then closes the connection instead: on a
+            // loaded machine the cancel (a new connection the postmaster forks for) can take longer.
+            let released = ContinuousClock.now
             try await registry.release(token: token, caller: Runtime.alice)
-            guard case .sqlError(let cancelled) = await slow.value else {
-                Issue.record("the running statement was not cancelled by the release")
-                return
+            #expect(ContinuousClock.now - released < PoolRegistry.releaseCancelWait + .seconds(2))
+            switch await slow {
+            case .sqlError(let cancelled)?:
+                #expect(cancelled.sqlState == "57014")
+            case .leaseGone?, .connectionLost?:
+                print("PoolRegistryLeaseTests: the statement outlived the release's wait; its connection was closed")
+            case let other:
+                Issue.record("the running statement was neither cancelled nor cut off by the release: \(String(describing: other))")
             }
-            #expect(cancelled.sqlState == "57014")
         }
     }
 
     // Own thread: the caller's task then resumes at once, and the bound measures the registry's
     // deadline and cancel rather than the shared pool's queue.
-    @Test(.ownThread) func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
+    @Test func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
         try await Runtime.withFixture(configure: {
             $0.statementTimeout = .milliseconds(200)
             $0.maxStatementTimeout = .milliseconds(500)
@@ -326,7 +336,7 @@ import TestPostgres
     }
 }
 
-@Suite("Revoke by prefix")
+@Suite("Revoke by prefix", .ownThread)
 struct RevokeByPrefixTests {
     @Test("a prefix that several live leases share is refused, whichever they are")
     func ambiguousPrefix() async throws {

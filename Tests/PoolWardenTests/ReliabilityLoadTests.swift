@@ -18,7 +18,7 @@ import Testing
 /// runs 250 clients for 30 s, then 50 clients that never back off for 30 s.
 /// `POOLWARDEN_LOAD_CLIENTS`, `POOLWARDEN_LOAD_SECONDS`, `POOLWARDEN_LOAD_CALLERS` (20) and
 /// `POOLWARDEN_LOAD_SPIN=1` (no back-off) change the first.
-@Suite("Load with an invariant watcher", .serialized)
+@Suite("Load with an invariant watcher", .serialized, .ownThread)
 struct ReliabilityLoadTests {
     struct Profile: CustomStringConvertible, Sendable {
         var clients: Int

@@ -11,7 +11,7 @@ import Testing
 /// `./scripts/run` as a new user meets it: the README's tour must be the one it prints, every line
 /// of it (the examples and the CLI included) must work against the service and databases it starts,
 /// a second start must not build again, and the docs must agree with .gitignore.
-@Suite("scripts/run: its build, its tour and examples/ against the service it starts")
+@Suite("scripts/run: its build, its tour and examples/ against the service it starts", .ownThread)
 struct RunScriptTests {
     @Test("scripts/run prints the README's tour; pasted after its export lines, every command works; Ctrl-C removes the cluster", .timeLimit(.minutes(4)))
     func tour() async throws {

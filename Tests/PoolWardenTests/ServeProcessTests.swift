@@ -9,7 +9,7 @@ import PostgresLibPQ
 import TestPostgres
 import Testing
 
-@Suite("The poolwarden executable")
+@Suite("The poolwarden executable", .ownThread)
 struct ServeProcessTests {
     /// The `poolwarden` binary next to the test bundle in the build directory.
     static var binary: String {
@@ -17,7 +17,7 @@ struct ServeProcessTests {
     }
 
     // Its own thread: TestCluster.run waits for the process with a blocking waitpid.
-    @Test("--check-config accepts a good file and names the field of a bad one", .ownThread)
+    @Test("--check-config accepts a good file and names the field of a bad one")
     func checkConfig() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pw-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -95,7 +95,7 @@ struct ServeProcessTests {
             request.httpBody = Data(body.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await URLSession.tests.data(for: request)
         let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
         return Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, json: json)
     }

@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 13, item 3: a borrow held back by a full `servers:` budget says so, and the budgets are
 /// visible in `GET /v1/servers`, `GET /v1/pools`, `poolwarden status` and `/metrics`.
-@Suite("Server budgets: the real cause of a refusal, and their use in every view")
+@Suite("Server budgets: the real cause of a refusal, and their use in every view", .ownThread)
 struct ServerBudgetVisibilityTests {
     /// Pools `a` (max 3) and `b` (max 10) on the test server under one budget of 3, written as
     /// `localhost` so that its label is this suite's own among the process's metrics; `elsewhere`

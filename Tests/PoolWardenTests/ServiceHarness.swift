@@ -7,6 +7,8 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import NIOPosix
+import Synchronization
 import PoolWarden
 import TestPostgres
 import Testing
@@ -33,6 +35,20 @@ enum ServiceHarness {
         """
     }
 
+    /// Loops handed out to services, kept for the life of the test process.
+    private static let loops = Mutex<[MultiThreadedEventLoopGroup]>([])
+
+    /// An event loop for one in-process service. On NIO's shared group (two threads here) every
+    /// service of the parallel tests answers on the same loops, and one test's statement timeout
+    /// waited seconds behind another test's wide results (issue 12). A loop is never shut down:
+    /// a request a test abandoned may still hold promises on it, and NIO stops the process when a
+    /// group goes down with promises unfulfilled.
+    static func ownLoop() -> MultiThreadedEventLoopGroup {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        loops.withLock { $0.append(group) }
+        return group
+    }
+
     /// One pool block for `yaml(pools:)`.
     static func pool(_ name: String, conninfo: String, extra: [String: String] = [:]) -> String {
         var lines = ["  - name: \(name)", "    conninfo: \"\(conninfo)\""]
@@ -48,7 +64,7 @@ enum ServiceHarness {
         let config = try ConfigLoader(environment: environment).load(yaml: yaml)
         var logger = TestLog.logger("poolwarden-test", quiet: .warning)
         logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
-        let (application, registry) = try buildApplication(configuration: config, logger: logger)
+        let (application, registry) = try buildApplication(configuration: config, logger: logger, eventLoopGroupProvider: .shared(ownLoop()))
         return try await application.test(.live) { client in
             try await body(APIClient(client: client), registry)
         }
@@ -58,6 +74,15 @@ enum ServiceHarness {
 /// Requests as a script would send them, answers parsed as JSON.
 struct APIClient: Sendable {
     let client: any TestClientProtocol
+    /// A session per service: `URLSession.shared` is one libcurl handle for the whole test
+    /// process, whose connections per host every parallel test's requests (all to 127.0.0.1)
+    /// would queue for, long-polling borrows included.
+    let session: URLSession
+
+    init(client: any TestClientProtocol) {
+        self.client = client
+        session = .unlimited()
+    }
 
     struct Answer: @unchecked Sendable {
         var status: Int
@@ -82,7 +107,7 @@ struct APIClient: Sendable {
             request.httpBody = Data(body.utf8)
             if extra[.contentType] == nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await session.data(for: request)
         let http = response as! HTTPURLResponse
         var headers = HTTPFields()
         for (name, value) in http.allHeaderFields {
@@ -106,6 +131,19 @@ struct APIClient: Sendable {
         let body = try String(decoding: JSONSerialization.data(withJSONObject: ["sql": sql]), as: UTF8.self).dropLast() + ", \"params\": \(params)}"
         return try await send(.post, "/v1/leases/\(token)/query", key: key, body: String(body))
     }
+}
+
+extension URLSession {
+    /// An ephemeral session without the default limit of 6 connections per host, which requests
+    /// to 127.0.0.1 from tests running in parallel would otherwise queue for.
+    static func unlimited() -> URLSession {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 256
+        return URLSession(configuration: configuration)
+    }
+
+    /// One such session for helpers that have no service of their own to hang it on.
+    static let tests = unlimited()
 }
 
 struct HarnessError: Error, CustomStringConvertible {

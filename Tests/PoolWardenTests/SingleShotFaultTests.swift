@@ -5,7 +5,7 @@ import Testing
 
 /// A single shot (`POST /v1/pools/{pool}/query`) whose server connection dies: before the statement
 /// is sent it is invisible to the caller, after it is a 502 that says the outcome is unknown.
-@Suite("Faults: single shots on dead connections")
+@Suite("Faults: single shots on dead connections", .ownThread)
 struct SingleShotFaultTests {
     @Test("idle connections terminated by the server are replaced before use: the single shot answers 200")
     func deadIdleConnectionsAreReplaced() async throws {

@@ -3,13 +3,18 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import Testing
 
 /// The service's logger in tests: quiet by default; `POOLWARDEN_TEST_LOG=trace` (or any level)
 /// writes every line to stderr with a millisecond wall clock and the thread, so a slow borrow can
 /// be followed step by step and lined up with what else the process was doing.
+/// `POOLWARDEN_TEST_LOG_ONLY=TEXT` keeps that to the tests whose name contains TEXT, so that one
+/// test can be followed in a full (loaded) run without slowing every other test.
 enum TestLog {
     static func logger(_ label: String, quiet: Logger.Level) -> Logger {
-        guard let level = ProcessInfo.processInfo.environment["POOLWARDEN_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+        let environment = ProcessInfo.processInfo.environment
+        let chosen = environment["POOLWARDEN_TEST_LOG_ONLY"].map { only in Test.current?.name.contains(only) == true } ?? true
+        guard chosen, let level = environment["POOLWARDEN_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
             var logger = Logger(label: label)
             logger.logLevel = quiet
             return logger

@@ -221,11 +221,15 @@ struct PGConnectionTests {
     func concurrentUseRefused() async throws {
         let connection = try await TestPostgres.server().connect()
         defer { connection.close() }
-        let running = Task { try await connection.query("SELECT pg_sleep(0.5)") }
+        // Long enough that it still runs when the second comes, however late this thread gets
+        // the CPU on a loaded machine (0.5 s was not); cancelled once that is seen.
+        let running = Task { try await connection.query("SELECT pg_sleep(30)") }
         try await waitUntilSent(connection)
         let error = try await #require(throws: PGError.self) { try await connection.query("SELECT 1") }
         #expect(error.kind == .unsupported)
-        _ = try await running.value
+        #expect(await connection.cancel(timeout: .seconds(10)))
+        let cancelled = await #expect(throws: PGError.self) { try await running.value }
+        #expect(cancelled?.sqlState == "57014")
         #expect(try await connection.query("SELECT 7").rows == [[.int(7)]])
     }
 

@@ -1,7 +1,7 @@
 import PostgresLibPQ
 import Testing
 
-@Suite("Redaction of secrets")
+@Suite("Redaction of secrets", .ownThread)
 struct PGRedactionTests {
     @Test("known secrets are masked wherever they appear")
     func knownSecrets() {
@@ -26,7 +26,7 @@ struct PGRedactionTests {
     }
 }
 
-@Suite("Redaction of every secret conninfo keyword")
+@Suite("Redaction of every secret conninfo keyword", .ownThread)
 struct PGSecretKeywordTests {
     @Test("libpq's secret keywords are known: password and sslpassword at least")
     func secretKeywords() {

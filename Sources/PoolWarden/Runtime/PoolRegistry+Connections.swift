@@ -31,6 +31,7 @@ extension PoolRegistry {
         attempt: Int
     ) async {
         let connection: ServerConnection
+        let started = ContinuousClock.now
         do {
             connection = ServerConnection(try await PGConnection.connect(options), pool: pool, baseApplicationName: base)
         } catch {
@@ -48,7 +49,9 @@ extension PoolRegistry {
             }
             return
         }
-        logger.debug("connected", metadata: ["pool": "\(name)", "connection": "\(id.serial)", "backend_pid": "\(connection.backendPID)"])
+        // How long PostgreSQL took to accept: the part of a slow first borrow that is the server's.
+        let took = (ContinuousClock.now - started).formatted(.units(allowed: [.milliseconds]))
+        logger.debug("connected", metadata: ["pool": "\(name)", "connection": "\(id.serial)", "backend_pid": "\(connection.backendPID)", "took": "\(took)"])
         let effects = state.withLock { state -> RegistryEffects in
             state.connects[id] = nil
             let now = ContinuousClock.now
