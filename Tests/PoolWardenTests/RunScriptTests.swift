@@ -63,7 +63,7 @@ struct RunScriptTests {
 
         // The tour as a user pastes it: the export lines, then the block. Under -e and pipefail,
         // and with a curl that fails on an HTTP error, any command that does not work stops it.
-        let shim = try Repository.failingCurl(in: work)
+        let shim = try await Repository.failingCurl(in: work)
         let tourLog = work + "/tour.log"
         let script = [exportURL, exportPath, tour].joined(separator: "\n")
         let tourRun = try TestCluster.spawn("/usr/bin/env", ["-C", Repository.root] + Repository.unsetVariables + [
@@ -130,15 +130,17 @@ struct RunScriptTests {
             while [ $i -lt 1800 ]; do echo "[$i/1800] Compiling PoolWarden File$i.swift"; i=$((i + 1)); done
             if [ -n "${SWIFT_FAILS-}" ]; then echo "error: the last words of a failed build"; exit 1; fi
             mkdir -p .build/release && printf '#!/bin/sh\\n' > .build/release/poolwarden && chmod +x .build/release/poolwarden
-            """.write(toFile: fake + "/swift", atomically: true, encoding: .utf8)
-        chmod(fake + "/swift", 0o755)
+            """.write(toFile: package + "/swift.stand-in", atomically: true, encoding: .utf8)
         let calls = package + "/calls"
 
         func build(fails: Bool = false) async throws -> (status: Int32?, output: String) {
             let log = package + "/out-\(UUID().uuidString)"
             let pid = try TestCluster.spawn("/usr/bin/env", [
                 "-C", package, "PATH=\(fake):/usr/bin:/bin", "SWIFT_CALLS=\(calls)", "SWIFT_FAILS=\(fails ? "1" : "")",
-                "timeout", "30", "bash", "-euo", "pipefail", "-c", ". '\(Repository.root)/scripts/lib.sh'; build_release",
+                // Installed by the child: a file this process had open for writing while another
+                // test forked would be "Text file busy" to exec (the fork inherits the descriptor).
+                "timeout", "30", "bash", "-euo", "pipefail", "-c",
+                "install -m 755 swift.stand-in fake-bin/swift; . '\(Repository.root)/scripts/lib.sh'; build_release",
             ], outputPath: log)
             return (try await Repository.wait(pid, seconds: 40), Repository.read(log))
         }
@@ -228,7 +230,7 @@ enum Repository {
     /// A directory holding a `curl` that fails on an HTTP error (with the body, as the tour shows
     /// it) and writes `HTTP status method url` to stderr; a caller's own --write-out (the examples'
     /// own) comes later in its arguments and wins.
-    static func failingCurl(in directory: String) throws -> String {
+    static func failingCurl(in directory: String) async throws -> String {
         let environmentPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         let curl = try #require(environmentPath.split(separator: ":").map { "\($0)/curl" }.first { FileManager.default.isExecutableFile(atPath: $0) }, "curl is not installed")
         let shim = directory + "/shim"
@@ -236,8 +238,11 @@ enum Repository {
         try """
             #!/bin/sh
             exec '\(curl)' --fail-with-body --max-time 30 --write-out '%{stderr}HTTP %{http_code} %{method} %{url_effective}\\n' "$@"
-            """.write(toFile: shim + "/curl", atomically: true, encoding: .utf8)
-        chmod(shim + "/curl", 0o755)
+            """.write(toFile: shim + "/curl.text", atomically: true, encoding: .utf8)
+        // Made executable by a child: a file this process had open for writing while another test
+        // forked would be "Text file busy" to exec (the fork inherits the descriptor).
+        let pid = try TestCluster.spawn("/usr/bin/install", ["-m", "755", shim + "/curl.text", shim + "/curl"])
+        #expect(try await wait(pid, seconds: 20) == 0, "could not install the curl shim")
         return shim
     }
 
