@@ -116,7 +116,7 @@ struct HTTPErrorTests {
         defer { withExtendedLifetime(refusing) {} }
         let deadPort = refusing.port
         let pools = [
-            ServiceHarness.pool("small", conninfo: server.conninfo(), extra: ["max": "2", "max_per_caller": "1", "max_waiting": "1", "borrow_timeout": "5s", "max_result_rows": "100", "statement_timeout": "300ms"]),
+            ServiceHarness.pool("small", conninfo: server.conninfo(), extra: ["max": "2", "max_per_caller": "1", "max_waiting": "1", "borrow_timeout": "15s", "max_result_rows": "100", "statement_timeout": "300ms"]),
             ServiceHarness.pool("down", conninfo: "host=127.0.0.1 port=\(deadPort) user=x dbname=x", extra: ["connect_retry": "{ attempts: 2, base_delay: 10ms, max_delay: 20ms }"]),
         ].joined(separator: "\n")
         try await ServiceHarness.run(yaml: ServiceHarness.yaml(pools: pools)) { api, _ in

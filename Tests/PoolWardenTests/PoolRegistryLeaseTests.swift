@@ -254,7 +254,10 @@ import TestPostgres
                 error = await Runtime.error { try await registry.run(token, Runtime.alice, "SELECT pg_sleep(5)") }
             }
             #expect(error == .statementTimeout(.milliseconds(200)))
-            #expect(elapsed < .seconds(2))
+            // The product's bound: the timeout plus the grace the cancel gets before the connection
+            // would be closed (a statement_timeout answer proves the cancel came within it). The
+            // cancel is a new connection the postmaster forks for: beside busy loops one took 2.3 s.
+            #expect(elapsed < .milliseconds(200) + ServerConnection.statementGrace)
             // A request may ask for less, or more up to the pool's maximum.
             let short = await Runtime.error { try await registry.run(token, Runtime.alice, "SELECT pg_sleep(5)", timeout: .milliseconds(50)) }
             #expect(short == .statementTimeout(.milliseconds(50)))

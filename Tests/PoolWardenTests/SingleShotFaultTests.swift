@@ -86,7 +86,7 @@ struct SingleShotFaultTests {
         let server = try await TestPostgres.server()
         let database = try await server.createDatabase(prefix: "sh")
         try await server.execute("CREATE TABLE t (id int)", database: database)
-        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "1", "borrow_timeout": "5s"]))
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "1", "borrow_timeout": "15s"]))
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             let port = try #require(api.client.port)
             let holder = try await api.borrow("main", key: ServiceHarness.otherKey)
