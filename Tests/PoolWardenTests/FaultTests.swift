@@ -325,7 +325,9 @@ struct FaultTests {
             let token = try #require(lease["token"] as? String)
             let pid = try #require(lease["backend_pid"] as? Int)
             try await api.query(token, "BEGIN")
-            let body = #"{"sql": "SELECT pg_sleep(0.8)"}"#
+            // Long enough to be seen running by a poll that, on a loaded machine, opens a
+            // connection per look (0.8 s was missed once).
+            let body = #"{"sql": "SELECT pg_sleep(3)"}"#
             let socket = try RawHTTPClient(port: port)
             socket.send("POST /v1/leases/\(token)/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             // The hang-up comes once the statement runs, not after a fixed pause: on a loaded
@@ -334,7 +336,7 @@ struct FaultTests {
             socket.close()
             // The lease answers again once the statement is over (or cancelled): not busy forever.
             var status = 0
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(10)
             while status != 200 && ContinuousClock.now < deadline {
                 status = try await api.query(token, "SELECT 1").status
                 if status != 200 {
