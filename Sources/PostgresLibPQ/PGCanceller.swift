@@ -70,9 +70,13 @@ final class PGCanceller: @unchecked Sendable {
         let answer = OneShot()
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             answer.arm(continuation)
-            // A dispatch timer: the deadline must not wait for a global executor that other work
-            // holds. Cancelled once the request has its answer: that is not a timeout.
-            let timer = DispatchDelay.after(timeout) { answer.resume(false) }
+            // On a reactor thread: the deadline must not wait for a cooperative thread that other
+            // work holds.
+            let timer = Task(executorPreference: PGReactor.upcoming) {
+                // Cancelled once the request has its answer: that is not a timeout.
+                do { try await Task.sleep(for: timeout) } catch { return }
+                answer.resume(false)
+            }
             Thread.detachNewThread { [self] in
                 var buffer = [CChar](repeating: 0, count: 256)
                 let sent = PQcancel(pointer, &buffer, Int32(buffer.count)) == 1

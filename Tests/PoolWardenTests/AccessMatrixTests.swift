@@ -11,7 +11,7 @@ import Testing
 /// Invariant 4 and the security model, over every `/v1` operation of `openapi/openapi.yaml`.
 /// Token entropy (10,000 tokens, no collision, uniform characters) is `PoolRegistryTokenTests`;
 /// constant-time key comparison is `AuthConstantTimeTests`.
-@Suite("Access control matrix over every /v1 route", .ownThread)
+@Suite("Access control matrix over every /v1 route")
 struct AccessMatrixTests {
     /// Every /v1 operation: (operationId, method, path, body, admin only). `{lease}` is a live token.
     static func routes(pool: String, token: String) -> [(String, HTTPRequest.Method, String, String?, Bool)] {

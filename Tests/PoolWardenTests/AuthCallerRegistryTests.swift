@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Auth: caller registry", .ownThread)
+@Suite("Auth: caller registry")
 struct AuthCallerRegistryTests {
     static let opsKey = "ops-secret-key-0123456789"
     static let reportKey = "report-key-abcdef0123456789"

@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Auth: constant-time comparison", .ownThread)
+@Suite("Auth: constant-time comparison")
 struct AuthConstantTimeTests {
     @Test("equal byte strings compare equal")
     func equal() {

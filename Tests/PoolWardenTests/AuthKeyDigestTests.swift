@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Auth: key digests", .ownThread)
+@Suite("Auth: key digests")
 struct AuthKeyDigestTests {
     /// `printf %s test | sha256sum`
     static let testDigest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"

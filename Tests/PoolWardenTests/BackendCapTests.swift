@@ -6,7 +6,7 @@ import TestPostgres
 
 /// Invariant 1 counts backends, not sockets: a connection stays counted until its backend has
 /// exited, also when the statement on it ignores every cancel.
-@Suite("The cap counts backends", .ownThread)
+@Suite("The cap counts backends")
 struct BackendCapTests {
     /// A statement that swallows every cancel, statement timeouts included.
     static let stubborn = """

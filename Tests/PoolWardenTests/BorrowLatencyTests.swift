@@ -8,7 +8,7 @@ import TestPostgres
 /// another caller gives back (its reset, then the tagging of the new holder). Run it alone and
 /// beside busy loops to compare (`scripts/test-loaded --filter BorrowLatencyTests`). It asserts only
 /// that every borrow is served within the pool's wait; the figures are for reading.
-@Suite(.ownThread) struct BorrowLatencyTests {
+@Suite struct BorrowLatencyTests {
     @Test func borrowLatency() async throws {
         try await Runtime.withFixture(configure: { $0.max = 4 }) { registry, _, _ in
             let callers = 8

@@ -3,7 +3,7 @@ import PoolWarden
 import TestPostgres
 import Testing
 
-@Suite("CLI: the client subcommands against a live service", .ownThread)
+@Suite("CLI: the client subcommands against a live service")
 struct CLIClientTests {
     /// Runs `poolwarden` against the service on `port` with `key` in POOLWARDEN_KEY, and checks
     /// what every run must hold: no caller key in its output, whatever happened.

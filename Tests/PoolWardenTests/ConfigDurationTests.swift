@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Config durations", .ownThread)
+@Suite("Config durations")
 struct ConfigDurationTests {
     @Test("every accepted form", arguments: [
         ("200ms", Duration.milliseconds(200)),

@@ -3,7 +3,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Config: deploy/poolwarden.example.yaml", .ownThread)
+@Suite("Config: deploy/poolwarden.example.yaml")
 struct ConfigExampleFileTests {
     static let path = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

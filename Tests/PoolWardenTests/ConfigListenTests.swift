@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Config listen address and the loopback rule", .ownThread)
+@Suite("Config listen address and the loopback rule")
 struct ConfigListenTests {
     static let withCaller = """
         listen: { host: 0.0.0.0, port: 8080 }

@@ -4,7 +4,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Config loading", .ownThread)
+@Suite("Config loading")
 struct ConfigLoaderTests {
     /// DESIGN.md's "Config (YAML), as a user would write it", character for character.
     static let designExample = """

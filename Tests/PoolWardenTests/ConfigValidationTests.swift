@@ -2,7 +2,7 @@ import Testing
 
 @testable import PoolWarden
 
-@Suite("Config validation: every problem names its field", .ownThread)
+@Suite("Config validation: every problem names its field")
 struct ConfigValidationTests {
     static let keys = ["OPS_KEY": "ops-secret-key-0123456789", "CI_KEY": "ci-secret-key-0123456789", "EMPTY": ""]
 

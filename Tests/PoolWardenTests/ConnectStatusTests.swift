@@ -4,7 +4,7 @@ import Testing
 import TestPostgres
 @testable import PoolWarden
 
-@Suite("Status while connects fail and after they work again", .ownThread)
+@Suite("Status while connects fail and after they work again")
 struct ConnectStatusTests {
     @Test("every state PoolCore gives a connection has its name in the API's enum")
     func everyStateOnTheWire() {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestPostgres
 
-@Suite("COPY refusals through the API", .ownThread)
+@Suite("COPY refusals through the API")
 struct CopyRefusalTests {
     @Test("COPY TO STDOUT and FROM STDIN answer 422 sql_error with SQLSTATE 0A000; the lease stays usable")
     func copyIsRefusedWithSQLState() async throws {

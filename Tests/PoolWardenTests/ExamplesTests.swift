@@ -13,7 +13,7 @@ import Testing
 /// that holds an accepted connection traps in NIO ("Deinited NIOAsyncWriter without calling
 /// finish()", apple/swift-nio#3481), which ended a whole loaded run. Each script runs under
 /// `timeout 30` instead.
-@Suite("examples/: the scripts against the service", .ownThread)
+@Suite("examples/: the scripts against the service")
 struct ExamplesTests {
     static let auditTable = "CREATE TABLE audit (id serial PRIMARY KEY, actor text, amount numeric(10,2), note text, at timestamptz NOT NULL DEFAULT now())"
 

@@ -6,7 +6,7 @@ import TestPostgres
 
 /// `max_per_caller` limits the leases a caller holds: its further borrows queue instead of being
 /// refused, `max_waiting` bounds the queue, and a wait that ends says why it ended.
-@Suite("Fair waiting", .ownThread)
+@Suite("Fair waiting")
 struct FairWaitingTests {
     @Test("64 concurrent single shots of one caller on a pool of 16: every one answered, none refused, never more than 16 backends")
     func oneCallersBurstQueues() async throws {

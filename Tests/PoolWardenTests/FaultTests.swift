@@ -14,7 +14,7 @@ import Testing
 /// Faults around the service: PostgreSQL restarted under load or down at start (private clusters,
 /// so the shared one is untouched), a leased backend terminated, a statement past its timeout, an
 /// HTTP client that hangs up while its statement runs.
-@Suite("Faults: the service survives what happens around it", .ownThread)
+@Suite("Faults: the service survives what happens around it")
 struct FaultTests {
     static func privateCluster() async throws -> TestCluster {
         try await TestPostgres.offThread { try TestCluster.start() }

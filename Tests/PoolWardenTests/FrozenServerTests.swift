@@ -11,7 +11,7 @@ import TestPostgres
 /// Invariant 8: no wait outlasts its bound when PostgreSQL stops answering. A private cluster's
 /// postmaster and backends are stopped with SIGSTOP (its kernel still accepts connections and
 /// cancel requests, and nothing answers them) and always continued afterwards.
-@Suite("A frozen server holds nobody past a deadline", .serialized, .ownThread)
+@Suite("A frozen server holds nobody past a deadline", .serialized)
 struct FrozenServerTests {
     /// The cluster's postmaster and every process it forked.
     static func processes(of cluster: TestCluster) -> [pid_t] {

@@ -3,7 +3,7 @@ import PoolWarden
 import TestPostgres
 import Testing
 
-@Suite("HTTP: operators' routes", .ownThread)
+@Suite("HTTP: operators' routes")
 struct HTTPAdminTests {
     @Test("probes, metrics and the served contract need no key")
     func openRoutes() async throws {

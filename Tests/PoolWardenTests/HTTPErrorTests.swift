@@ -7,7 +7,7 @@ import PoolWarden
 import TestPostgres
 import Testing
 
-@Suite("HTTP: every error is a problem with its stable code", .ownThread)
+@Suite("HTTP: every error is a problem with its stable code")
 struct HTTPErrorTests {
     @Test("authentication and authorization")
     func accessControl() async throws {

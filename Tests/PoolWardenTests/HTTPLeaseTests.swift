@@ -6,7 +6,7 @@ import PoolWarden
 import TestPostgres
 import Testing
 
-@Suite("HTTP: leases, queries and transactions against PostgreSQL", .ownThread)
+@Suite("HTTP: leases, queries and transactions against PostgreSQL")
 struct HTTPLeaseTests {
     @Test("a transaction across three query calls commits; one left open is rolled back by release")
     func transactionsAcrossCalls() async throws {

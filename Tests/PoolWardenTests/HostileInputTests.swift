@@ -8,7 +8,7 @@ import Testing
 /// `application/problem+json` with its stable `code` — never a 5xx, a hang or a dropped
 /// connection — and afterwards the service is up, nothing was created or changed, and a lease in
 /// the middle of a transaction goes on as if nothing had happened.
-@Suite("Hostile input: a clear 4xx problem, the service and a lease in use unharmed", .ownThread)
+@Suite("Hostile input: a clear 4xx problem, the service and a lease in use unharmed")
 struct HostileInputTests {
     /// The seven operations that take a body, each with a field where a hostile value can go and
     /// a body that would be accepted, so a case differs from an accepted request by one thing.

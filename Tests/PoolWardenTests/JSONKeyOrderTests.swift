@@ -6,7 +6,7 @@ import Testing
 /// JSON answers come with their keys in one order, whatever the process: sorted for the generated
 /// routes and problems (Foundation's encoder would otherwise write them in hash order, which
 /// differs between runs), declaration order for the hand-written `GET /v1/pools`.
-@Suite("JSON keys come out in a stable order", .ownThread)
+@Suite("JSON keys come out in a stable order")
 struct JSONKeyOrderTests {
     /// Where each key first appears in `text`, in the order given; fails if one is missing.
     static func positions(of keys: [String], in text: String) -> [Int] {

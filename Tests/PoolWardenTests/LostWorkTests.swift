@@ -14,7 +14,7 @@ import Testing
 /// the real binary — an insert made inside the lease's open transaction is absent afterwards. Where
 /// the connection lives on, the pool has `max: 1`, so the next lease gets the very same backend and
 /// a `COMMIT` there must not commit the earlier insert either.
-@Suite("Lost work: a lease that ends without COMMIT never commits", .ownThread)
+@Suite("Lost work: a lease that ends without COMMIT never commits")
 struct LostWorkTests {
     /// A fresh database with `t (id int)` and a one-connection pool `main` over it.
     static func setUp() async throws -> (TestServer, String, String) {

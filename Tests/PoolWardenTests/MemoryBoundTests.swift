@@ -5,7 +5,7 @@ import TestPostgres
 
 /// Invariant 9: one caller cannot grow the service's memory without bound. Serialized, since each
 /// test lowers the process's peak to measure its own.
-@Suite("Memory stays bounded against floods and wide results", .serialized, .ownThread)
+@Suite("Memory stays bounded against floods and wide results", .serialized)
 struct MemoryBoundTests {
     static let mebibyte = 1 << 20
 

@@ -6,7 +6,7 @@ import TestPostgres
 
 /// Leases at runtime level against a real PostgreSQL: borrow, statements, transactions, release,
 /// expiry, renewal, idempotency, quotas, ownership and the per-statement guards.
-@Suite(.ownThread) struct PoolRegistryLeaseTests {
+@Suite struct PoolRegistryLeaseTests {
     @Test func borrowQueryReleaseTagsTheHolder() async throws {
         let metrics = RuntimeTestMetrics()
         try await Runtime.withFixture(metrics: metrics) { registry, server, database in
@@ -122,7 +122,7 @@ import TestPostgres
     // that pool does; what the test cannot bound is how soon a thread of a loaded machine runs
     // again, so each step leaves the lease a whole TTL (1 s), not a fraction of one: two runs of
     // scripts/test-loaded lost a 300 ms TTL between the statement and the renew 150 ms later.
-    @Test func runningStatementKeepsTheLeaseAndRenewExtendsIt() async throws {
+    @Test(.ownThread) func runningStatementKeepsTheLeaseAndRenewExtendsIt() async throws {
         try await Runtime.withFixture(configure: { $0.leaseTTL = .seconds(1) }) { registry, _, _ in
             let token = try await registry.token("p", Runtime.alice)
             // A statement longer than the TTL does not expire the lease under it.
@@ -241,7 +241,7 @@ import TestPostgres
 
     // Own thread: the caller's task then resumes at once, and the bound measures the registry's
     // deadline and cancel rather than the shared pool's queue.
-    @Test func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
+    @Test(.ownThread) func statementTimeoutCancelsAndTheLeaseStaysUsable() async throws {
         try await Runtime.withFixture(configure: {
             $0.statementTimeout = .milliseconds(200)
             $0.maxStatementTimeout = .milliseconds(500)
@@ -339,7 +339,7 @@ import TestPostgres
     }
 }
 
-@Suite("Revoke by prefix", .ownThread)
+@Suite("Revoke by prefix")
 struct RevokeByPrefixTests {
     @Test("a prefix that several live leases share is refused, whichever they are")
     func ambiguousPrefix() async throws {

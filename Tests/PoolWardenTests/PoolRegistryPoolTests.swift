@@ -7,7 +7,7 @@ import TestPostgres
 
 /// Pools at runtime level against a real PostgreSQL: waiting, cancellation, resize, recycle,
 /// pause, shared server budgets, starting before the server, delete and shutdown.
-@Suite(.ownThread) struct PoolRegistryPoolTests {
+@Suite struct PoolRegistryPoolTests {
     @Test func exhaustedPoolAnswersAfterTheWait() async throws {
         let metrics = RuntimeTestMetrics()
         try await Runtime.withFixture(metrics: metrics, configure: { $0.max = 1 }) { registry, _, _ in

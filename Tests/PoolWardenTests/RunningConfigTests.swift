@@ -5,7 +5,7 @@ import Testing
 
 /// Runtime changes are lost at a restart: status says which pools differ from the file
 /// (`source`, `drift`), and `GET /v1/config` gives the running configuration to save.
-@Suite("The running configuration and its drift from the file", .ownThread)
+@Suite("The running configuration and its drift from the file")
 struct RunningConfigTests {
     static let password = "pw-Secret-4b7c9e"
 

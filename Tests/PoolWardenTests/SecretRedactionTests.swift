@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestPostgres
 
-@Suite("Every secret conninfo keyword is redacted", .ownThread)
+@Suite("Every secret conninfo keyword is redacted")
 struct SecretRedactionTests {
     @Test("sslpassword in key/value and URI conninfos (percent-encoded names too) never shows in status, POST answers or logs")
     func sslpasswordIsRedacted() async throws {

@@ -9,7 +9,7 @@ import PostgresLibPQ
 import TestPostgres
 import Testing
 
-@Suite("The poolwarden executable", .ownThread)
+@Suite("The poolwarden executable")
 struct ServeProcessTests {
     /// The `poolwarden` binary next to the test bundle in the build directory.
     static var binary: String {
@@ -17,7 +17,7 @@ struct ServeProcessTests {
     }
 
     // Its own thread: TestCluster.run waits for the process with a blocking waitpid.
-    @Test("--check-config accepts a good file and names the field of a bad one")
+    @Test("--check-config accepts a good file and names the field of a bad one", .ownThread)
     func checkConfig() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pw-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

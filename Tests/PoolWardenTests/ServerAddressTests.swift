@@ -3,7 +3,7 @@ import TestPostgres
 @testable import PoolWarden
 
 /// Server budgets match what a conninfo really reaches, not the text it was written with.
-@Suite("Server budgets match addresses", .ownThread)
+@Suite("Server budgets match addresses")
 struct ServerAddressTests {
     static func fakeDNS(_ host: String) -> [String] {
         switch host {

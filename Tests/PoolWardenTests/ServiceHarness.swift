@@ -7,8 +7,6 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
-import NIOPosix
-import Synchronization
 import PoolWarden
 import TestPostgres
 import Testing
@@ -35,20 +33,6 @@ enum ServiceHarness {
         """
     }
 
-    /// Loops handed out to services, kept for the life of the test process.
-    private static let loops = Mutex<[MultiThreadedEventLoopGroup]>([])
-
-    /// An event loop for one in-process service. On NIO's shared group (two threads here) every
-    /// service of the parallel tests answers on the same loops, and one test's statement timeout
-    /// waited seconds behind another test's wide results (issue 12). A loop is never shut down:
-    /// a request a test abandoned may still hold promises on it, and NIO stops the process when a
-    /// group goes down with promises unfulfilled.
-    static func ownLoop() -> MultiThreadedEventLoopGroup {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        loops.withLock { $0.append(group) }
-        return group
-    }
-
     /// One pool block for `yaml(pools:)`. Its borrow_timeout is 15 s unless `extra` says otherwise:
     /// a first borrow on a pool waits for a connect, and beside busy loops PostgreSQL took up to
     /// 4.7 s to accept one (psql, outside the service, in the same run), where the default is 5 s.
@@ -67,7 +51,7 @@ enum ServiceHarness {
         let config = try ConfigLoader(environment: environment).load(yaml: yaml)
         var logger = TestLog.logger("poolwarden-test", quiet: .warning)
         logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
-        let (application, registry) = try buildApplication(configuration: config, logger: logger, eventLoopGroupProvider: .shared(ownLoop()))
+        let (application, registry) = try buildApplication(configuration: config, logger: logger)
         return try await application.test(.live) { client in
             try await body(APIClient(client: client), registry)
         }

@@ -5,7 +5,7 @@ import TestPostgres
 
 /// Invariant 7: whatever one caller leaves in a session, the next caller of the same backend does
 /// not see it — through a lease or a single shot, with application_name tagging on or off.
-@Suite("Session reset between callers", .ownThread)
+@Suite("Session reset between callers")
 struct SessionResetTests {
     enum Path: String, CaseIterable, CustomTestStringConvertible {
         case lease

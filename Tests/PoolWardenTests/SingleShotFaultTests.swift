@@ -5,7 +5,7 @@ import Testing
 
 /// A single shot (`POST /v1/pools/{pool}/query`) whose server connection dies: before the statement
 /// is sent it is invisible to the caller, after it is a 502 that says the outcome is unknown.
-@Suite("Faults: single shots on dead connections", .ownThread)
+@Suite("Faults: single shots on dead connections")
 struct SingleShotFaultTests {
     @Test("idle connections terminated by the server are replaced before use: the single shot answers 200")
     func deadIdleConnectionsAreReplaced() async throws {
@@ -86,7 +86,7 @@ struct SingleShotFaultTests {
         let server = try await TestPostgres.server()
         let database = try await server.createDatabase(prefix: "sh")
         try await server.execute("CREATE TABLE t (id int)", database: database)
-        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "1", "borrow_timeout": "15s"]))
+        let yaml = ServiceHarness.yaml(pools: ServiceHarness.pool("main", conninfo: server.conninfo(database: database), extra: ["max": "1", "borrow_timeout": "5s"]))
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             let port = try #require(api.client.port)
             let holder = try await api.borrow("main", key: ServiceHarness.otherKey)

@@ -3,7 +3,7 @@ import Testing
 
 /// The request-body gate: everything RFC 8259 allows passes (a client's valid JSON is never
 /// refused), and what the lenient decoder would have taken but the RFC does not is a 400.
-@Suite("StrictJSON: RFC 8259 request bodies", .ownThread)
+@Suite("StrictJSON: RFC 8259 request bodies")
 struct StrictJSONTests {
     static func accepted(_ text: String) -> Bool {
         accepted(Array(text.utf8))

@@ -2,7 +2,7 @@ import PostgresLibPQ
 import TestPostgres
 import Testing
 
-@Suite("NOTIFY messages are drained, not kept", .ownThread)
+@Suite("NOTIFY messages are drained, not kept")
 struct PGNotificationTests {
     @Test("notifications to a listening session are dropped and counted as they are read")
     func floodIsDrained() async throws {

@@ -1,7 +1,7 @@
 import PostgresLibPQ
 import Testing
 
-@Suite("Redaction of secrets", .ownThread)
+@Suite("Redaction of secrets")
 struct PGRedactionTests {
     @Test("known secrets are masked wherever they appear")
     func knownSecrets() {
@@ -26,7 +26,7 @@ struct PGRedactionTests {
     }
 }
 
-@Suite("Redaction of every secret conninfo keyword", .ownThread)
+@Suite("Redaction of every secret conninfo keyword")
 struct PGSecretKeywordTests {
     @Test("libpq's secret keywords are known: password and sslpassword at least")
     func secretKeywords() {

@@ -2,7 +2,7 @@ import PostgresLibPQ
 import TestPostgres
 import Testing
 
-@Suite("Result limits count what a result costs in memory", .ownThread)
+@Suite("Result limits count what a result costs in memory")
 struct PGResultCostTests {
     @Test("NULL and empty values count their slot, not zero")
     func nullAndEmptyValuesCount() async throws {

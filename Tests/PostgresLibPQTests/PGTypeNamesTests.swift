@@ -3,7 +3,7 @@ import TestPostgres
 import Testing
 @testable import PostgresLibPQ
 
-@Suite("Type names of result columns", .ownThread)
+@Suite("Type names of result columns")
 struct PGTypeNamesTests {
     /// Expressions whose types users meet and once saw as `oid:N`: pseudo-types among them.
     static let cases: [(sql: String, type: String)] = [

@@ -3,7 +3,7 @@ import PostgresLibPQ
 import TestPostgres
 import Testing
 
-@Suite("Values decoded for JSON", .ownThread)
+@Suite("Values decoded for JSON")
 struct PGValueDecoderTests {
     /// One expression per case: its SQL, the type name reported, and the JSON value expected.
     static let cases: [(sql: String, type: String, value: JSONValue)] = [

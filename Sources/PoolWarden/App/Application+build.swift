@@ -9,15 +9,12 @@ public let poolWardenVersion = "0.1.0"
 
 /// Builds the whole service from a validated configuration: the pool registry, the generated
 /// routes over `APIHandler`, auth and problem middlewares. Kept apart from `@main` so that tests
-/// run the real application. `eventLoopGroupProvider` serves the HTTP connections (NIO's singleton
-/// group, which `poolwarden serve` also makes the global executor); the tests give each in-process
-/// service a loop of its own, as a process of its own would have.
+/// run the real application.
 public func buildApplication(
     configuration: WardenConfig,
     host: String? = nil,
     port: Int? = nil,
-    logger: Logger = Logger(label: "poolwarden"),
-    eventLoopGroupProvider: EventLoopGroupProvider = .singleton
+    logger: Logger = Logger(label: "poolwarden")
 ) throws -> (application: some ApplicationProtocol, registry: PoolRegistry) {
     // The metrics backend first, so that the registry's metrics land in it from the start.
     let exporter = PrometheusExporter.shared
@@ -51,7 +48,6 @@ public func buildApplication(
             serverName: "PoolWarden/\(poolWardenVersion)"
         ),
         services: [PoolRegistryService(registry: registry)],
-        eventLoopGroupProvider: eventLoopGroupProvider,
         logger: logger
     )
     return (application, registry)

@@ -1,4 +1,3 @@
-import PostgresLibPQ
 import Synchronization
 
 /// A one-shot event many tasks can wait for, each with a time limit: a pool closed, the shutdown
@@ -24,26 +23,24 @@ final class CompletionSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Waits until the signal fires or `timeout` passes; true when it fired. The time limit is a
-    /// dispatch timer (see `DispatchDelay`), so it ends the wait even while the global executor is
-    /// held.
+    /// Waits until the signal fires or `timeout` passes; true when it fired.
     @discardableResult
     func wait(timeout: Duration) async -> Bool {
         if hasFired { return true }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitUntilFired() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        return hasFired
+    }
+
+    private func waitUntilFired() async {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiter += 1
             return state.nextWaiter
         }
-        let timer = DispatchDelay.after(timeout) { [self] in
-            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.resume()
-        }
-        await waitUntilFired(id)
-        timer.cancel()
-        return hasFired
-    }
-
-    private func waitUntilFired(_ id: UInt64) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in

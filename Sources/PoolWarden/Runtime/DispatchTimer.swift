@@ -1,5 +1,4 @@
 import Dispatch
-import PostgresLibPQ
 
 /// One dispatch timer source on a serial queue of its own (dispatch's overcommit pool, which
 /// grows a thread rather than wait for a busy one), re-armed to whatever instant is due next.
@@ -22,6 +21,13 @@ final class DispatchTimer: @unchecked Sendable {
     /// Fires the handler once, `delay` from now (rounded up to the microsecond, so never early),
     /// replacing whatever was armed.
     func fire(after delay: Duration) {
-        source.schedule(deadline: .now() + delay.dispatchInterval, leeway: .nanoseconds(0))
+        source.schedule(deadline: .now() + Self.interval(delay), leeway: .nanoseconds(0))
+    }
+
+    private static func interval(_ delay: Duration) -> DispatchTimeInterval {
+        let (seconds, attoseconds) = delay.components
+        guard seconds >= 0 else { return .microseconds(0) }
+        guard seconds < Int64(Int32.max) else { return .never }
+        return .microseconds(Int(seconds) * 1_000_000 + Int((attoseconds + 999_999_999_999) / 1_000_000_000_000))
     }
 }

@@ -197,8 +197,7 @@ extension PoolRegistry {
         _ = await entry.connection.pg.cancel(timeout: Self.releaseCancelWait)
         // The statement's own task ends it; polling keeps the lease's bookkeeping in one place.
         while ContinuousClock.now < deadline, state.withLock({ $0.leases[token]?.busy == true && $0.leases[token]?.lease == entry.lease }) {
-            // Not Task.sleep: its wake-up goes through the global executor (see DispatchDelay).
-            await DispatchDelay.sleep(for: .milliseconds(10))
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

@@ -88,9 +88,7 @@ public final class PoolRegistry: Sendable {
                 }
             }
             startPending(&state, effects: &effects)
-            // On a reactor thread like the connections' own tasks: the idle check is how an outage
-            // without traffic is seen, and must not wait for a global executor that is busy.
-            state.metricsTask = Task(executorPreference: PGConnection.ioExecutor) { [weak self] in
+            state.metricsTask = Task { [weak self] in
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: Self.metricsInterval) } catch { return }
                     self?.checkIdleConnections()
