@@ -1,6 +1,18 @@
 # Shared by scripts/ and bench/: install what a fresh Debian machine lacks, and run throwaway
 # PostgreSQL clusters (as the postgres OS user when we are root, since PostgreSQL refuses root).
 
+# How many tests `swift test` runs at once (POOLWARDEN_TEST_WIDTH, default 8; 0 for no limit).
+# Every suite starts its own service inside the test process, beside the test bodies and their
+# clients, all on Swift's one global executor (2 threads here). With all 69 suites at once, beside
+# three busy loops, that executor started a job up to 2 s late (p99 0.8 s): the tests starved the
+# services they measured. With 8 at once it was at most 0.2 s late (p99 17 ms), and the whole
+# suite took no longer (RELIABILITY.md, issue 12).
+test_width_args() {
+    local width=${POOLWARDEN_TEST_WIDTH:-8}
+    case $width in ''|*[!0-9]*) echo "POOLWARDEN_TEST_WIDTH must be a number" >&2; return 2 ;; esac
+    [ "$width" -eq 0 ] || echo "--experimental-maximum-parallelization-width $width"
+}
+
 # Installs Debian packages that are missing; quiet and idempotent.
 ensure_packages() {
     local missing=()

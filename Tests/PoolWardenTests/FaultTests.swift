@@ -335,8 +335,11 @@ struct FaultTests {
             #expect(try await server.waitUntilActive(pid: Int32(pid)), "the statement never started")
             socket.close()
             // The lease answers again once the statement is over (or cancelled): not busy forever.
+            // What is tested is that it happens, not how soon a loaded machine gets there: the
+            // bound is far beyond the statement's 3 s, and the time taken is printed.
+            let hungUp = ContinuousClock.now
             var status = 0
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(30)
             while status != 200 && ContinuousClock.now < deadline {
                 status = try await api.query(token, "SELECT 1").status
                 if status != 200 {
@@ -345,6 +348,7 @@ struct FaultTests {
                 }
             }
             #expect(status == 200)
+            print("FaultTests: the lease answered again \(ContinuousClock.now - hungUp) after its client hung up")
             let rollback = try await api.query(token, "ROLLBACK")
             #expect(rollback.status == 200, "\(rollback.status) \(rollback.text)")
             #expect(try await api.send(.delete, "/v1/leases/\(token)", key: ServiceHarness.appKey).status == 204)
@@ -366,13 +370,15 @@ struct FaultTests {
             }
             #expect(borrowed, "the single shot never got its connection")
             shot.close()
+            let closed = ContinuousClock.now
             var leased = -1
-            let until = ContinuousClock.now + .seconds(5)
+            let until = ContinuousClock.now + .seconds(30)
             while leased != 0 && ContinuousClock.now < until {
                 try await Task.sleep(for: .milliseconds(100))
                 leased = (try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any])?["leased"] as? Int ?? -1
             }
-            #expect(leased == 0)
+            #expect(leased == 0, "the single shot's lease is still out 30 s after its client hung up")
+            print("FaultTests: the single shot's lease ended \(ContinuousClock.now - closed) after its client hung up")
             let again = try await api.send(.post, "/v1/pools/main/query", key: ServiceHarness.appKey, body: #"{"sql": "SELECT 1"}"#)
             #expect(again.status == 200)
         }
