@@ -39,11 +39,22 @@ let package = Package(
             dependencies: [.product(name: "DequeModule", package: "swift-collections")]
         ),
         .target(
-            name: "PoolWarden",
+            name: "PoolWardenRuntime",
             dependencies: [
                 "PoolCore",
                 "PostgresLibPQ",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "PoolWardenHTTP",
+            dependencies: [
+                "PoolCore",
+                "PoolWardenRuntime",
+                "PostgresLibPQ",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -61,7 +72,8 @@ let package = Package(
         .executableTarget(
             name: "PoolWardenCLI",
             dependencies: [
-                "PoolWarden",
+                "PoolWardenHTTP",
+                "PoolWardenRuntime",
                 "PostgresLibPQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,7 +110,8 @@ let package = Package(
             name: "PoolWardenTests",
             dependencies: [
                 "PoolCore",
-                "PoolWarden",
+                "PoolWardenHTTP",
+                "PoolWardenRuntime",
                 "TestPostgres",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 
 /// A duration on the command line, written as in the config file: `200ms`, `5s`, `10m`, `1h`,
 /// `1m30s`, and `off`, spelled as the config spells a setting turned off. The contract carries

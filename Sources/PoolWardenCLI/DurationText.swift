@@ -1,4 +1,5 @@
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 
 /// Durations for people reading a table: `850ms`, `42s`, `15m5s`, `2h3m`. Below a second in
 /// milliseconds; above, whole seconds, since sub-second detail there is noise.

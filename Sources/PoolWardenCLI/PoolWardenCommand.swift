@@ -1,5 +1,5 @@
 import ArgumentParser
-import PoolWarden
+import PoolWardenHTTP
 
 /// The `poolwarden` executable: the service (`serve`), a driver check (`ping`), and the client
 /// subcommands that talk to a running service. Started from `main.swift`.

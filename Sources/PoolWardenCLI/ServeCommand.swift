@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import ServiceLifecycle
 
 /// `poolwarden serve`: runs the service from a config file until SIGTERM or SIGINT, then drains

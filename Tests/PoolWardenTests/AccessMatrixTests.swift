@@ -3,7 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import Synchronization
 import TestPostgres
 import Testing

@@ -1,8 +1,9 @@
 import Foundation
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import PostgresLibPQ
-import Testing
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// Invariant 1 counts backends, not sockets: a connection stays counted until its backend has
 /// exited, also when the statement on it ignores every cancel.

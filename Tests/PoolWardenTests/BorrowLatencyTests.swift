@@ -1,7 +1,8 @@
 import Foundation
-import Testing
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// Borrow latency as callers see it, printed for RELIABILITY.md: 8 callers share a pool of 4, each
 /// borrowing, running `SELECT 1` and releasing 150 times, so that most borrows wait for a connection

@@ -1,6 +1,7 @@
 import Testing
 
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 
 @Suite("Config durations")
 struct ConfigDurationTests {

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 
 @Suite("Config: deploy/poolwarden.example.yaml")
 struct ConfigExampleFileTests {

@@ -1,6 +1,7 @@
 import Testing
 
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 
 @Suite("Config listen address and the loopback rule")
 struct ConfigListenTests {

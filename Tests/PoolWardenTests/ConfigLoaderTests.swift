@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import Testing
 
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 
 @Suite("Config loading")
 struct ConfigLoaderTests {

@@ -1,4 +1,5 @@
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 
 /// Helpers shared by the `Config*Tests` suites.
 enum ConfigTests {

@@ -1,8 +1,9 @@
 import Foundation
 import PoolCore
-import Testing
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 @Suite("Status while connects fail and after they work again")
 struct ConnectStatusTests {

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 import Foundation
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import TestPostgres
 import Testing
 

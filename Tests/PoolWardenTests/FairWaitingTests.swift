@@ -1,8 +1,9 @@
 import Foundation
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import PostgresLibPQ
-import Testing
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// `max_per_caller` limits the leases a caller holds: its further borrows queue instead of being
 /// refused, `max_waiting` bounds the queue, and a wait that ends says why it ended.

@@ -3,10 +3,11 @@ import Glibc
 #endif
 import Foundation
 import PoolCore
-import Testing
-import TestPostgres
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 @testable import PostgresLibPQ
+import TestPostgres
+import Testing
 
 /// Invariant 8: no wait outlasts its bound when PostgreSQL stops answering. A private cluster's
 /// postmaster and backends are stopped with SIGSTOP (its kernel still accepts connections and

@@ -3,11 +3,12 @@ import Glibc
 #endif
 import Foundation
 import PoolCore
-import Synchronization
-import Testing
-import TestPostgres
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 @testable import PostgresLibPQ
+import Synchronization
+import TestPostgres
+import Testing
 
 /// Issue 12: the pool must not need a thread of Swift's global executor. Every thread of it is
 /// held here by jobs that block (as a careless embedding app, or a loaded machine, would hold

@@ -3,7 +3,8 @@ import HTTPTypes
 import Glibc
 #endif
 import Foundation
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import TestPostgres
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import Synchronization
 import TestPostgres
 import Testing

@@ -5,7 +5,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import TestPostgres
 import Testing
 

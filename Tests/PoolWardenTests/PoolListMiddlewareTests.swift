@@ -1,5 +1,6 @@
 import Foundation
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import TestPostgres
 import Testing
 

@@ -1,8 +1,9 @@
 import Foundation
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import PostgresLibPQ
-import Testing
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// Leases at runtime level against a real PostgreSQL: borrow, statements, transactions, release,
 /// expiry, renewal, idempotency, quotas, ownership and the per-statement guards.

@@ -1,9 +1,10 @@
 import Foundation
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import PostgresLibPQ
 import Synchronization
-import Testing
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// Pools at runtime level against a real PostgreSQL: waiting, cancellation, resize, recycle,
 /// pause, shared server budgets, starting before the server, delete and shutdown.

@@ -1,6 +1,7 @@
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import TestPostgres
 import Testing
-@testable import PoolWarden
 
 /// Lease tokens: format, charset, and enough entropy that 10,000 of them never collide.
 @Suite(.ownThread) struct PoolRegistryTokenTests {

@@ -2,7 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import PostgresLibPQ
 import Synchronization
 import TestPostgres

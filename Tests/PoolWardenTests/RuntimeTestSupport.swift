@@ -1,9 +1,10 @@
 import Foundation
 import Logging
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import PostgresLibPQ
-import Testing
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// Builders and probes shared by the runtime tests: each test gets a database of its own, so
 /// pg_stat_activity counts filtered by `datname` see only its connections.

@@ -1,6 +1,7 @@
-import Testing
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// Server budgets match what a conninfo really reaches, not the text it was written with.
 @Suite("Server budgets match addresses")

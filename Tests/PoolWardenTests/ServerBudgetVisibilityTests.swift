@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
-@testable import PoolWarden
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import TestPostgres
 import Testing
 

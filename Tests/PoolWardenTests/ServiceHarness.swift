@@ -7,7 +7,8 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
-import PoolWarden
+import PoolWardenHTTP
+import PoolWardenRuntime
 import TestPostgres
 import Testing
 

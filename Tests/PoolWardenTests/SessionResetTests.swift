@@ -1,7 +1,8 @@
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import PostgresLibPQ
-import Testing
 import TestPostgres
-@testable import PoolWarden
+import Testing
 
 /// Invariant 7: whatever one caller leaves in a session, the next caller of the same backend does
 /// not see it — through a lease or a single shot, with application_name tagging on or off.

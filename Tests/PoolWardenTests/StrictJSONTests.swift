@@ -1,5 +1,6 @@
+@testable import PoolWardenHTTP
+@testable import PoolWardenRuntime
 import Testing
-@testable import PoolWarden
 
 /// The request-body gate: everything RFC 8259 allows passes (a client's valid JSON is never
 /// refused), and what the lenient decoder would have taken but the RFC does not is a 400.

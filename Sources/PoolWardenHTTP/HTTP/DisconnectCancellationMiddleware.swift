@@ -1,4 +1,5 @@
 import Hummingbird
+import PoolWardenRuntime
 
 /// Lets a borrow — a lease's or a single shot's — know when its HTTP client hangs up while it waits
 /// for a connection, so that the pool drops the waiter instead of handing a lease to nobody or

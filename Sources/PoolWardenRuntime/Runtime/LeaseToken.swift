@@ -3,7 +3,7 @@
 ///
 /// A token is a bearer secret for one lease: it is shown once, in the borrow's answer, and logged,
 /// listed and shown in status only by its first ``prefixLength`` characters.
-enum LeaseToken {
+package enum LeaseToken {
     static let prefix = "pwl_"
     static let randomBytes = 32
     /// `pwl_` plus the unpadded base64 of 32 bytes.
@@ -59,7 +59,7 @@ enum LeaseToken {
     }
 
     /// The part of a token that may be shown.
-    static func displayPrefix(_ token: String) -> String {
+    package static func displayPrefix(_ token: String) -> String {
         String(token.prefix(prefixLength))
     }
 }

@@ -110,7 +110,7 @@ extension PoolRegistry {
         try await queryOnce(pool: pool, caller: caller, sql: sql, parameters: parameters, timeout: timeout, wait: wait, hangUp: nil)
     }
 
-    func queryOnce(
+    package func queryOnce(
         pool: String,
         caller: CallerIdentity,
         sql: String,

@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import PoolWardenRuntime
 import PostgresLibPQ
 
 // The runtime's views in the wire shapes of openapi.yaml: snake_case names, durations as integer

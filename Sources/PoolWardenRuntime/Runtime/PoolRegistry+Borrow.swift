@@ -26,7 +26,7 @@ extension PoolRegistry {
 
     /// `borrow`, with the application_name tag optional (single-shot queries leave it out) and
     /// the HTTP client's hang-up, which withdraws the borrow as cancelling its task would.
-    func borrow(
+    package func borrow(
         pool: String,
         caller: CallerIdentity,
         ttl: Duration?,

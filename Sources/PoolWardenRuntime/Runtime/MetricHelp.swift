@@ -1,7 +1,7 @@
 /// The `# HELP` text of every metric family PoolWarden emits, by name. swift-metrics has no place
 /// for a description, so ``DescribedMetricsFactory`` looks it up here when the family is made.
 /// A family missing here is emitted without `# HELP`, which the metrics test refuses.
-enum MetricHelp {
+package enum MetricHelp {
     static let texts: [String: String] = [
         "poolwarden_connections_open": "Open server connections of the pool: idle, leased, being checked or reset, or closing (counts.open of its status).",
         "poolwarden_connections_idle": "Idle server connections of the pool (counts.idle).",
@@ -23,7 +23,7 @@ enum MetricHelp {
     ]
 
     /// Empty for a name not listed, which leaves the family without `# HELP`.
-    static func text(for name: String) -> String {
+    package static func text(for name: String) -> String {
         texts[name] ?? ""
     }
 }

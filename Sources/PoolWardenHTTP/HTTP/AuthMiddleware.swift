@@ -1,5 +1,6 @@
 import HTTPTypes
 import OpenAPIRuntime
+import PoolWardenRuntime
 
 /// Checks the bearer key of every /v1 operation and makes the caller known to the handler.
 struct AuthMiddleware: ServerMiddleware {

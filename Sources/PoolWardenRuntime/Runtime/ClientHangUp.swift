@@ -3,9 +3,9 @@ import Synchronization
 /// Whether the HTTP client of one connection has closed its side. Set by the HTTP layer (a
 /// handler in the connection's pipeline); a waiting borrow watches it so that it leaves the queue
 /// when nobody waits for its answer any more (invariant 6), without costing a task of its own.
-final class ClientHangUp: Sendable {
+package final class ClientHangUp: Sendable {
     /// The hang-up watch of the HTTP connection the current request came in on, if any.
-    @TaskLocal static var current: ClientHangUp?
+    @TaskLocal package static var current: ClientHangUp?
 
     private struct State {
         var hungUp = false
@@ -15,10 +15,12 @@ final class ClientHangUp: Sendable {
 
     private let state = Mutex(State())
 
+    package init() {}
+
     var hasHungUp: Bool { state.withLock { $0.hungUp } }
 
     /// The client closed its side (or the connection went away): runs every callback once.
-    func fire() {
+    package func fire() {
         let callbacks = state.withLock { state -> [@Sendable () -> Void] in
             guard !state.hungUp else { return [] }
             state.hungUp = true

@@ -1,3 +1,5 @@
+import PoolWardenRuntime
+
 /// RFC 8259 JSON as a request body must be, checked before Foundation's decoder sees it.
 ///
 /// The decoder is lenient where a strict reader is not: it takes a trailing comma, and of a name

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import PoolWardenRuntime
 
 /// Answers `GET /v1/pools`, the one answer that grows with the whole service (every pool and
 /// connection), without Foundation's `JSONEncoder`: the same generated `PoolList` value, written

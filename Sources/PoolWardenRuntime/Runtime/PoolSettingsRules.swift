@@ -2,12 +2,12 @@ import PoolCore
 import PostgresLibPQ
 
 /// What the runtime accepts as pool settings, and how they become PoolCore's configuration.
-enum PoolSettingsRules {
+package enum PoolSettingsRules {
     /// The longest a borrow may wait, whatever it asks for.
     static let maxWait: Duration = .seconds(5 * 60)
     /// `max_waiting` as the config file and the API accept it; its default, ten per connection,
     /// stays within it for every `max` allowed.
-    static let maxWaitingRange = 1...100_000
+    package static let maxWaitingRange = 1...100_000
 
     /// Throws `invalidRequest` naming the first field (as the API spells it) that cannot be used.
     /// The limits follow the config file's rules, in its words, so that a pool the file would

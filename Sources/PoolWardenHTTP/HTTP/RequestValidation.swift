@@ -1,4 +1,5 @@
 import OpenAPIRuntime
+import PoolWardenRuntime
 
 /// Bounds that openapi.yaml states and the generated decoder does not enforce (minimum, maximum,
 /// pattern, length), checked here so that bad input is a 400 naming its field.

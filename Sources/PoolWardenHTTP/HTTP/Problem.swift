@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import OpenAPIRuntime
+import PoolWardenRuntime
 
 /// RFC 9457 problem documents for `WardenError`s, as openapi.yaml's Problem schema describes them.
 enum Problem {

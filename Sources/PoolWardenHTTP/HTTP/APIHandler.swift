@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import PoolWardenRuntime
 import PostgresLibPQ
 
 /// The generated `APIProtocol`, implemented thinly over `PoolRegistry`: read the input, check the

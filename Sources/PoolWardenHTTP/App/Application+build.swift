@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
+import PoolWardenRuntime
 
 /// The version `/healthz` reports.
 public let poolWardenVersion = "0.1.0"

@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import PoolWardenRuntime
 import PostgresLibPQ
 
 extension APIHandler {

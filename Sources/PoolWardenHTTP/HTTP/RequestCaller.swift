@@ -1,3 +1,5 @@
+import PoolWardenRuntime
+
 /// The authenticated caller of the request being handled, set by `AuthMiddleware` for the
 /// generated handlers, whose signatures carry no request context.
 enum RequestCaller {

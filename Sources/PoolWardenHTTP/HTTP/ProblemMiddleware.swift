@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import OpenAPIRuntime
+import PoolWardenRuntime
 
 /// Turns every failure into `application/problem+json` with a stable code, enforces the body size
 /// limit (413), and passes an empty body on as no body, so optional bodies may be left out.

@@ -1,3 +1,4 @@
+import PoolWardenRuntime
 import ServiceLifecycle
 
 /// Runs the pools for as long as the service runs: opens their minimum connections at start, and

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PoolWardenRuntime
 
 /// What the router answers on its own, made to look like the rest of the API: an unknown path is a
 /// problem+json 404 instead of an empty body, and a known path asked with a method it does not

@@ -1,4 +1,5 @@
 import NIOCore
+import PoolWardenRuntime
 
 /// Sits in every HTTP connection's pipeline and reports when the client closes its side
 /// (`inputClosed`: the service allows half-closure) or the connection goes away, without reading

@@ -1,4 +1,5 @@
 import CoreMetrics
+import PoolWardenRuntime
 import Prometheus
 
 /// swift-metrics into a Prometheus registry, as `PrometheusMetricsFactory` does, but with each

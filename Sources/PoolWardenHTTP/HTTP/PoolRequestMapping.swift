@@ -1,3 +1,4 @@
+import PoolWardenRuntime
 import PostgresLibPQ
 
 /// Create and patch requests from the wire into `PoolSettings` and `PoolPatch`, checking every
