@@ -90,6 +90,29 @@ struct AuthCallerRegistryTests {
         #expect(registry.authenticate(authorizationHeader: "Bearer key-9") == .failure(.unauthorized("invalid key")))
     }
 
+    @Test("a caller with several keys is itself with each; once a key leaves the file it is refused")
+    func severalKeys() throws {
+        let environment = ["NEW_KEY": "new-key-0123456789", "OLD_KEY": "old-key-0123456789", "OTHER": "other-key-0123456789"]
+        let both = try ConfigLoader(environment: environment).load(yaml: """
+            callers:
+              - { name: first, role: client, key_env: OTHER }
+              - { name: rotating, role: client, key_env: [NEW_KEY, OLD_KEY], key_sha256: \(Self.dashboardDigest), pools: [] }
+            """)
+        let registry = CallerRegistry(config: both)
+        #expect(registry.callers.map(\.name) == ["first", "rotating"], "one identity per caller, however many keys")
+        for key in ["new-key-0123456789", "old-key-0123456789", Self.dashboardKey] {
+            #expect(try registry.authenticate(authorizationHeader: "Bearer \(key)").get() == CallerIdentity(name: "rotating", role: .client, pools: []))
+        }
+        #expect(try registry.authenticate(authorizationHeader: "Bearer other-key-0123456789").get().name == "first")
+        let rotated = try ConfigLoader(environment: environment).load(yaml: """
+            callers:
+              - { name: rotating, role: client, key_env: NEW_KEY }
+            """)
+        let after = CallerRegistry(config: rotated)
+        #expect(try after.authenticate(authorizationHeader: "Bearer new-key-0123456789").get().name == "rotating")
+        #expect(after.authenticate(authorizationHeader: "Bearer old-key-0123456789") == .failure(.unauthorized("invalid key")))
+    }
+
     @Test("an admin's identity is never restricted to pools")
     func adminUnrestricted() {
         let caller = CallerConfig(name: "root", role: .admin, pools: ["billing"], keyDigest: KeyDigest(hashing: "k"))

@@ -166,7 +166,7 @@ struct ConfigValidationTests {
         ])
     }
 
-    @Test("callers need exactly one of key_env or key_sha256, and a well-formed digest")
+    @Test("callers need a key from key_env or key_sha256, their own, and a well-formed digest")
     func callerKeys() {
         #expect(ConfigTests.messages("""
             callers:
@@ -179,8 +179,8 @@ struct ConfigValidationTests {
               - { name: g, role: client, key_sha256: \(String(repeating: "g", count: 64)) }
               - { name: h, role: client, key_env: EMPTY }
             """, environment: Self.keys) == [
-            "callers[2]: needs exactly one of key_env or key_sha256",
-            "callers[3]: needs exactly one of key_env or key_sha256",
+            "callers[2]: needs a key: key_env or key_sha256 (either may list several keys, to rotate one)",
+            "callers[3]: has the same key as callers[1] (b); every caller needs its own key",
             "callers[4].key_env: environment variable MISSING_KEY is not set",
             "callers[5].key_sha256: must be a SHA-256 digest written as 64 hexadecimal characters (e.g. the output of "
                 + "`printf %s \"$KEY\" | sha256sum`), got 22 characters",
@@ -188,6 +188,44 @@ struct ConfigValidationTests {
                 + "`printf %s \"$KEY\" | sha256sum`), got 64 characters",
             "callers[7].key_env: environment variable EMPTY is empty",
         ])
+    }
+
+    @Test("key lists (a key rotated): every element checked and named by its index, none twice, none another caller's")
+    func callerKeyLists() throws {
+        let environment = Self.keys.merging(["NEW_KEY": "new-key-0123456789", "OLD_KEY": "old-key-0123456789", "K2": "key-2"]) { $1 }
+        let third = String(repeating: "ab", count: 32)
+        #expect(ConfigTests.messages("""
+            callers:
+              - { name: r, role: client, key_env: [NEW_KEY, OLD_KEY], key_sha256: [\(third)] }
+              - { name: s, role: client, key_env: [] }
+              - { name: t, role: client, key_env: [K2, ~, MISSING_KEY] }
+              - { name: u, role: client, key_env: [K2, K2] }
+              - { name: v, role: client, key_sha256: [\(String(repeating: "cd", count: 32)), zz] }
+              - { name: w, role: client, key_env: [K2, OLD_KEY] }
+              - { name: x, role: client, key_env: [not a variable name] }
+              - { name: y, role: client, key_env: [MISSING_KEY] }
+              - { name: z, role: client, key_env: { a: b } }
+            """, environment: environment) == [
+            "callers[1].key_env: lists no key; give an environment variable name, or a list of them",
+            "callers[2].key_env[1]: must be an environment variable name",
+            "callers[3]: key_env[1] is the same key as key_env[0]",
+            "callers[4].key_sha256[1]: must be a SHA-256 digest written as 64 hexadecimal characters (e.g. the output of "
+                + "`printf %s \"$KEY\" | sha256sum`), got 2 characters",
+            "callers[5]: has the same key as callers[0] (r); every caller needs its own key",
+            "callers[6].key_env[0]: must be the name of an environment variable (letters, digits and _), not the secret itself",
+            "callers[7].key_env[0]: environment variable MISSING_KEY is not set",
+            "callers[8].key_env: must be a string, not a mapping",
+        ])
+        let loaded = try ConfigLoader(environment: environment).load(yaml: """
+            callers:
+              - { name: r, role: client, key_env: [NEW_KEY, OLD_KEY], key_sha256: [\(third)] }
+              - { name: s, role: admin, key_env: K2 }
+            """)
+        #expect(loaded.callers.map { $0.keys.map(\.label) } == [["key_env[0]", "key_env[1]", "key_sha256[0]"], ["key_env[0]"]])
+        #expect(loaded.callers[0].keys.map(\.digest) == [
+            KeyDigest(hashing: "new-key-0123456789"), KeyDigest(hashing: "old-key-0123456789"), KeyDigest(hex: third)!,
+        ])
+        #expect(loaded.callers[0].keys.map(\.source) == [.environment("NEW_KEY"), .environment("OLD_KEY"), .digest])
     }
 
     @Test("caller names, roles, pool grants and shared keys")
@@ -330,7 +368,7 @@ struct ConfigValidationTests {
         #expect(error.problems.map(\.line) == [1, 4, 9, 10, 11])
         #expect(error.description.split(separator: "\n").map(String.init) == [
             "listen.port: must be between 1 and 65535, got 0 (line 1, column 34)",
-            "callers[1]: needs exactly one of key_env or key_sha256 (line 4, column 5)",
+            "callers[1]: needs a key: key_env or key_sha256 (either may list several keys, to rotate one) (line 4, column 5)",
             "pools[0].max_per_caller: must be between 1 and max (20), got 25 (line 9, column 21)",
             "pools[0].lease_ttl: \"5x\" is not a duration; use a number with ms, s, m or h (e.g. 200ms, 5s, 30m) (line 10, column 16)",
             "pools[0].max_size: unknown key; did you mean max?",

@@ -16,12 +16,14 @@ struct PoolListMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .get, request.uri.path == "/v1/pools", request.uri.query == nil,
             Self.acceptsJSON(request.headers[values: .accept]),
-            case .success(let caller) = callers.authenticate(authorizationHeader: request.headers[.authorization])
+            case .success(let match) = callers.identify(authorizationHeader: request.headers[.authorization])
         else {
+            // Authenticated (and counted) once, by the full path.
             return try await next(request, context)
         }
-        let list = Components.Schemas.PoolList(registry, caller: caller)
+        let list = Components.Schemas.PoolList(registry, caller: match.identity)
         guard let bytes = try? StreamingJSONEncoder().encode(list) else { return try await next(request, context) }
+        callers.record(.success(match))
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8"],

@@ -17,7 +17,7 @@ extension ConfigDecoder {
     func decodeCallers(_ nodes: [Node], poolNames: Set<String>?) -> [CallerConfig] {
         var callers: [CallerConfig] = []
         var firstIndexByName: [String: Int] = [:]
-        var firstIndexByKey: [(digest: KeyDigest, index: Int, name: String)] = []
+        var earlierKeys: [(digest: KeyDigest, index: Int, name: String)] = []
         for (index, node) in nodes.enumerated() {
             let path = "callers[\(index)]"
             guard let reader = MappingReader(
@@ -36,19 +36,22 @@ extension ConfigDecoder {
                 }
             }
             let role = decodeRole(reader)
-            let digest = decodeKey(reader)
+            let keys = decodeKeys(reader)
             let pools = decodeGrants(reader, role: role, poolNames: poolNames)
-            if let digest, let name {
-                if let earlier = firstIndexByKey.first(where: { $0.digest == digest }) {
+            var shared = false
+            for key in keys ?? [] {
+                if let earlier = earlierKeys.first(where: { $0.digest == key.digest }) {
                     log.add(path, "has the same key as callers[\(earlier.index)] (\(earlier.name)); every caller needs its own key",
                             at: reader.value("key_env") ?? reader.value("key_sha256"))
-                } else {
-                    firstIndexByKey.append((digest, index, name))
+                    shared = true
+                    break
                 }
             }
-            guard let name, let role, let digest, !pools.isInvalid else { continue }
-            let keyEnv = reader.value("key_env")?.scalar?.string
-            callers.append(CallerConfig(name: name, role: role, pools: pools.value, keyDigest: digest, keyEnv: keyEnv))
+            if let keys, let name, !shared {
+                earlierKeys += keys.map { ($0.digest, index, name) }
+            }
+            guard let name, let role, let keys, !shared, !pools.isInvalid else { continue }
+            callers.append(CallerConfig(name: name, role: role, pools: pools.value, keys: keys))
         }
         return callers
     }
@@ -62,25 +65,76 @@ extension ConfigDecoder {
         return role
     }
 
-    /// The digest of the caller's key, from exactly one of `key_env` and `key_sha256`.
-    private func decodeKey(_ reader: MappingReader) -> KeyDigest? {
-        switch (reader.contains("key_env"), reader.contains("key_sha256")) {
-        case (true, false):
-            return secret(from: reader, key: "key_env").value.map { KeyDigest(hashing: $0) }
-        case (false, true):
-            guard case .value(let hex) = reader.string("key_sha256") else { return nil }
-            guard let digest = KeyDigest(hex: String(ConfigText.trimmed(hex))) else {
-                // The length only: this field may hold a key pasted by mistake.
-                log.add(reader.field("key_sha256"), "must be a SHA-256 digest written as 64 hexadecimal characters "
-                    + "(e.g. the output of `printf %s \"$KEY\" | sha256sum`), got \(hex.count) characters",
-                        at: reader.value("key_sha256"))
-                return nil
-            }
-            return digest
-        default:
-            log.add(reader.path, "needs exactly one of key_env or key_sha256", at: reader.node)
+    /// The caller's keys: `key_env` and `key_sha256` each name one key or list several (a new key
+    /// rolled out beside the old one); at least one in all, none twice.
+    private func decodeKeys(_ reader: MappingReader) -> [CallerKey]? {
+        guard reader.contains("key_env") || reader.contains("key_sha256") else {
+            log.add(reader.path, "needs a key: key_env or key_sha256 (either may list several keys, to rotate one)", at: reader.node)
             return nil
         }
+        var keys: [CallerKey] = []
+        var valid = true
+        if reader.contains("key_env") {
+            if let items = oneOrList(reader, "key_env", expecting: "an environment variable name") {
+                for (index, item) in items.enumerated() {
+                    guard case .value(let key) = secret(named: item.text, field: item.field, at: item.node) else {
+                        valid = false
+                        continue
+                    }
+                    keys.append(CallerKey(digest: KeyDigest(hashing: key), source: .environment(item.text), index: index))
+                }
+            } else {
+                valid = false
+            }
+        }
+        if reader.contains("key_sha256") {
+            if let items = oneOrList(reader, "key_sha256", expecting: "a SHA-256 digest") {
+                for (index, item) in items.enumerated() {
+                    guard let digest = KeyDigest(hex: String(ConfigText.trimmed(item.text))) else {
+                        // The length only: this field may hold a key pasted by mistake.
+                        log.add(item.field, "must be a SHA-256 digest written as 64 hexadecimal characters "
+                            + "(e.g. the output of `printf %s \"$KEY\" | sha256sum`), got \(item.text.count) characters",
+                                at: item.node)
+                        valid = false
+                        continue
+                    }
+                    keys.append(CallerKey(digest: digest, source: .digest, index: index))
+                }
+            } else {
+                valid = false
+            }
+        }
+        for (position, key) in keys.enumerated() {
+            if let earlier = keys[..<position].first(where: { $0.digest == key.digest }) {
+                log.add(reader.path, "\(key.label) is the same key as \(earlier.label)", at: reader.node)
+                valid = false
+            }
+        }
+        return valid ? keys : nil
+    }
+
+    /// One string, or a non-empty list of them, each with the field path a problem names
+    /// (`key_env` for one, `key_env[1]` in a list).
+    private func oneOrList(_ reader: MappingReader, _ key: String, expecting what: String) -> [(text: String, field: String, node: Node)]? {
+        guard let node = reader.value(key) else { return nil }
+        guard let sequence = node.sequence else {
+            guard case .value(let text) = reader.string(key) else { return nil }
+            return [(text, reader.field(key), node)]
+        }
+        guard !sequence.isEmpty else {
+            log.add(reader.field(key), "lists no key; give \(what), or a list of them", at: node)
+            return nil
+        }
+        var items: [(text: String, field: String, node: Node)] = []
+        for (index, element) in sequence.enumerated() {
+            let field = "\(reader.field(key))[\(index)]"
+            guard let scalar = element.scalar, !MappingReader.isNull(element), !ConfigText.trimmed(scalar.string).isEmpty else {
+                log.add(field, "must be \(what)", at: element)
+                return nil
+            }
+            items.append((scalar.string, field, element))
+        }
+        return items
     }
 
     /// The pools a client may use; absent: every pool.

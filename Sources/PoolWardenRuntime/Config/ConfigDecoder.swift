@@ -95,18 +95,22 @@ struct ConfigDecoder {
     /// exist and be non-empty. The variable's name is shown in problems, its value never.
     func secret(from reader: MappingReader, key: String) -> FieldValue<String> {
         guard case .value(let variable) = reader.string(key) else { return reader.contains(key) ? .invalid : .absent }
-        let node = reader.value(key)
+        return secret(named: variable, field: reader.field(key), at: reader.value(key))
+    }
+
+    /// The value of the environment variable `variable`, which `field` names.
+    func secret(named variable: String, field: String, at node: Node?) -> FieldValue<String> {
         guard ConfigText.isEnvironmentName(variable) else {
             // Not echoed: a secret pasted here by mistake must not reach a log.
-            log.add(reader.field(key), "must be the name of an environment variable (letters, digits and _), not the secret itself", at: node)
+            log.add(field, "must be the name of an environment variable (letters, digits and _), not the secret itself", at: node)
             return .invalid
         }
         guard let value = environment[variable] else {
-            log.add(reader.field(key), "environment variable \(variable) is not set", at: node)
+            log.add(field, "environment variable \(variable) is not set", at: node)
             return .invalid
         }
         guard !value.isEmpty else {
-            log.add(reader.field(key), "environment variable \(variable) is empty", at: node)
+            log.add(field, "environment variable \(variable) is empty", at: node)
             return .invalid
         }
         return .value(value)

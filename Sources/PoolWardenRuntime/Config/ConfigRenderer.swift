@@ -21,11 +21,12 @@ public enum ConfigRenderer {
         for caller in config.callers {
             lines.append("  - name: \(quoted(caller.name))")
             lines.append("    role: \(caller.role.rawValue)")
-            if let variable = caller.keyEnv {
-                lines.append("    key_env: \(variable)")
-            } else {
-                lines.append("    key_sha256: \(caller.keyDigest.hex)")
+            let variables = caller.keys.compactMap { key -> String? in
+                if case .environment(let variable) = key.source { variable } else { nil }
             }
+            let digests = caller.keys.filter { $0.source == .digest }.map(\.digest.hex)
+            if !variables.isEmpty { lines.append("    key_env: \(oneOrList(variables))") }
+            if !digests.isEmpty { lines.append("    key_sha256: \(oneOrList(digests))") }
             if caller.role == .client, let granted = caller.pools {
                 lines.append("    pools: [\(granted.sorted().map(quoted).joined(separator: ", "))]")
             }
@@ -37,6 +38,11 @@ public enum ConfigRenderer {
         lines.append(pools.isEmpty ? "pools: []" : "pools:")
         for pool in pools { lines += poolLines(pool) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One value as itself, several as a flow list: the form the file gave, read back the same.
+    private static func oneOrList(_ values: [String]) -> String {
+        values.count == 1 ? values[0] : "[\(values.joined(separator: ", "))]"
     }
 
     private static func poolLines(_ pool: PoolSettings) -> [String] {

@@ -19,6 +19,8 @@ package enum MetricHelp {
         "poolwarden_borrow_wait_seconds": "Time from a borrow's arrival to its lease.",
         "poolwarden_query_duration_seconds": "Time one statement took on its server connection.",
         "poolwarden_server_connections": "Connections counting against the servers: budget, ones being opened or closing included (open of GET /v1/servers).",
+        "poolwarden_authentications_total": "Requests authenticated, by caller and by which of its keys (key_env[i] or key_sha256[i], its place in the config file; never the key): an old key no longer used during a rotation stops counting.",
+        "poolwarden_authentication_failures_total": "Requests refused 401 on a /v1 route, by reason: missing (no bearer key) or invalid (a key no caller has).",
         "poolwarden_server_max_connections": "The servers: budget, its max_connections (max of GET /v1/servers).",
     ]
 
