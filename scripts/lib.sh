@@ -7,6 +7,17 @@
 # three busy loops, that executor started a job up to 2 s late (p99 0.8 s): the tests starved the
 # services they measured. With 8 at once it was at most 0.2 s late (p99 17 ms), and the whole
 # suite took no longer (RELIABILITY.md, issue 12).
+#
+# Swift Testing also records a backtrace of every error thrown in the test process
+# (SWT_SWIFT_ERROR_BACKTRACING_ENABLED), which makes each throw cost ~1 ms. Decoding JSON throws
+# and catches as it tries each type of a value: an in-process service decoding a large request
+# body then held its event loop for 3.6 s beside busy loops (gdb: swift_willThrow → backtrace),
+# and a client's hang-up on that loop went unnoticed until its single shot had run. The tests
+# turn it off (it is not the product's cost: `poolwarden serve` has no such hook).
+export_test_environment() {
+    export SWT_SWIFT_ERROR_BACKTRACING_ENABLED=0
+}
+
 test_width_args() {
     local width=${POOLWARDEN_TEST_WIDTH:-8}
     case $width in ''|*[!0-9]*) echo "POOLWARDEN_TEST_WIDTH must be a number" >&2; return 2 ;; esac

@@ -100,12 +100,13 @@ struct SingleShotFaultTests {
                 waiting = (try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any])?["waiting"] as? Int ?? 0
             }
             #expect(waiting == 1)
+            let closedAt = Date()
             socket.close()
             for _ in 0..<100 where waiting != 0 {
                 try await Task.sleep(for: .milliseconds(20))
                 waiting = (try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any])?["waiting"] as? Int ?? -1
             }
-            #expect(waiting == 0, "the hang-up takes the single shot out of the queue")
+            #expect(waiting == 0, "the hang-up takes the single shot out of the queue (closed at \(closedAt), still waiting at \(Date()))")
             #expect(try await api.send(.delete, "/v1/leases/\(holder)", key: ServiceHarness.otherKey).status == 204)
             try await Task.sleep(for: .milliseconds(500))
             let counts = try await api.send(.get, "/v1/pools/main")["counts"] as? [String: Any]
