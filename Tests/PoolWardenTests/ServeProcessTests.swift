@@ -64,7 +64,7 @@ struct ServeProcessTests {
         _ = try await Self.request("POST", base + "/v1/leases/\(token)/query", body: #"{"sql": "BEGIN"}"#)
         let insert = try await Self.request("POST", base + "/v1/leases/\(token)/query", body: #"{"sql": "INSERT INTO t VALUES (1)"}"#)
         #expect(insert.status == 200)
-        #expect(try await server.wardenBackends(database: database) >= 2)
+        #expect(try await server.wardenBackends(database: database, atLeast: 2) >= 2, "the second connection of min: 2 never opened")
 
         kill(pid, SIGTERM)
         let status = try await TestPostgres.offThread { () -> Int32 in

@@ -149,4 +149,17 @@ extension TestServer {
         if case .int(let count) = result.rows[0][0] { return Int(count) }
         return -1
     }
+
+    /// PoolWarden's backends of `database` once there are at least `count`, or as many as there
+    /// are after 30 s: a pool's `min` connections open in the background, and on a loaded machine
+    /// a connect alone can take seconds, so a check right after the first borrow can race them.
+    func wardenBackends(database: String, atLeast count: Int) async throws -> Int {
+        var open = try await wardenBackends(database: database)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while open < count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            open = try await wardenBackends(database: database)
+        }
+        return open
+    }
 }
