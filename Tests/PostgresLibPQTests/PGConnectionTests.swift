@@ -219,14 +219,18 @@ struct PGConnectionTests {
 
     @Test("a second statement while one runs is refused, not interleaved")
     func concurrentUseRefused() async throws {
-        let connection = try await TestPostgres.server().connect()
+        let server = try await TestPostgres.server()
+        let connection = try await server.connect()
         defer { connection.close() }
         // Long enough that it still runs when the second comes, however late this thread gets
-        // the CPU on a loaded machine (0.5 s was not); cancelled once that is seen.
+        // the CPU on a loaded machine (0.5 s was not); cancelled once the server runs it: a
+        // cancel that reaches the backend before it has read the statement is dropped, and a
+        // fresh-clone CI run saw the statement sleep its whole 30 s.
         let running = Task { try await connection.query("SELECT pg_sleep(30)") }
         try await waitUntilSent(connection)
         let error = try await #require(throws: PGError.self) { try await connection.query("SELECT 1") }
         #expect(error.kind == .unsupported)
+        #expect(try await server.waitUntilActive(pid: connection.backendPID), "the statement never started")
         #expect(await connection.cancel(timeout: .seconds(10)))
         let cancelled = await #expect(throws: PGError.self) { try await running.value }
         #expect(cancelled?.sqlState == "57014")
