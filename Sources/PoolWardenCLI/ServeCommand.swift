@@ -8,6 +8,19 @@ import ServiceLifecycle
 /// `poolwarden serve`: runs the service from a config file until SIGTERM or SIGINT, then drains
 /// in-flight requests, rolls back and closes every server connection, and exits 0.
 struct ServeCommand: AsyncParsableCommand {
+    /// Raises the soft limit on open files to the hard one (each client connection and each server
+    /// connection is a descriptor) and returns it; 0 when it cannot be read.
+    static func raiseFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur == rlim_t.max ? Int.max : Int(clamping: limit.rlim_cur)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the PoolWarden service.",
@@ -46,6 +59,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "poolwarden")
         signal(SIGPIPE, SIG_IGN)
+        let files = Self.raiseFileLimit()
+        logger.info("file descriptors", metadata: ["limit": "\(files)", "max_connections": "\(loaded.maxClientConnections)"])
+        if files > 0, loaded.maxClientConnections > files {
+            logger.warning(
+                "listen.max_connections is above the process's file limit: connections beyond the limit fail to be accepted instead of being refused and counted",
+                metadata: ["limit": "\(files)", "max_connections": "\(loaded.maxClientConnections)"]
+            )
+        }
         if loaded.callers.isEmpty {
             logger.warning("NO CALLERS ARE CONFIGURED: every request is treated as an admin, so PoolWarden listens on loopback only. Add callers with keys before exposing it.")
         }

@@ -21,6 +21,8 @@ struct ConfigExampleFileTests {
     func parses() throws {
         let config = try ConfigLoader(environment: Self.environment).load(file: Self.path)
         #expect(config.listen == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(config.requestTimeout == .seconds(10))
+        #expect(config.maxClientConnections == 10_000)
         #expect(config.callers.map(\.identity) == [
             CallerIdentity(name: "ops", role: .admin),
             CallerIdentity(name: "nightly-report", role: .client, pools: ["billing"]),

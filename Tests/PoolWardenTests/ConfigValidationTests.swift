@@ -329,7 +329,7 @@ struct ConfigValidationTests {
             callers:
               - ops
             """) == [
-            "listen: must be a mapping of keys to values (host, port)",
+            "listen: must be a mapping of keys to values (host, port, request_timeout, max_connections)",
             "pools: must be a list of pools",
             "callers[0]: must be a mapping of keys to values (name, role, key_env, key_sha256, pools)",
         ])

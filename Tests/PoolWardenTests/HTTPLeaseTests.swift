@@ -208,9 +208,24 @@ struct HTTPLeaseTests {
 final class RawHTTPClient: Sendable {
     let fd: Int32
 
-    init(port: Int) throws {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    /// `from`: a loopback address to connect from (bound before connecting). A flood of
+    /// connections from 127.0.0.1 takes thousands of its ephemeral ports, one of which another
+    /// test may have picked as free and not bound yet (a PostgreSQL started later failed so).
+    init(port: Int, from local: String? = nil) throws {
+        // Close-on-exec: tests spawn processes (pg_ctl, the poolwarden binary) while others hold
+        // these sockets, and a child that inherited one would keep it open after `close()`, so
+        // the service would never see the hang-up a test makes.
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         self.fd = fd
+        if let local {
+            var source = sockaddr_in()
+            source.sin_family = sa_family_t(AF_INET)
+            source.sin_addr.s_addr = inet_addr(local)
+            let bound = withUnsafePointer(to: &source) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw HarnessError("bind to \(local) failed: errno \(errno)") }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

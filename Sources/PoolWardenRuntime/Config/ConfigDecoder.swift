@@ -11,7 +11,9 @@ struct ConfigDecoder {
         "grace": "shutdown_grace", "shutdowntimeout": "shutdown_grace", "gracefulshutdown": "shutdown_grace",
         "maxbodysize": "max_body_bytes", "bodylimit": "max_body_bytes", "loglevel": "log_level", "logging": "log_level",
     ]
-    static let listenKeys = ["host", "port"]
+    static let listenKeys = ["host", "port", "request_timeout", "max_connections"]
+    static let requestTimeoutRange: ClosedRange<Duration> = .milliseconds(100) ... .seconds(3600)
+    static let maxClientConnectionsRange = 1...1_000_000
     static let shutdownGraceRange: ClosedRange<Duration> = .zero ... .seconds(3600)
     static let maxBodyBytesRange = 1...(1 << 30)
 
@@ -52,6 +54,8 @@ struct ConfigDecoder {
         if let node = top.value("listen"), let listen = MappingReader(node, path: "listen", keys: Self.listenKeys, log: log) {
             listen.string("host").store(into: &config.listen.host)
             listen.integer("port", in: WardenConfig.validPorts).store(into: &config.listen.port)
+            listen.duration("request_timeout", in: Self.requestTimeoutRange).store(into: &config.requestTimeout)
+            listen.integer("max_connections", in: Self.maxClientConnectionsRange).store(into: &config.maxClientConnections)
         }
         // nil when the pools section is broken: the callers' grants cannot be checked then, and
         // reporting each of them would only bury the real problem.

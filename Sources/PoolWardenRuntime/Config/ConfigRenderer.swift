@@ -12,7 +12,8 @@ public enum ConfigRenderer {
         var lines = [
             "# The running configuration of PoolWarden, as GET /v1/config answered it.",
             "# Secrets are named by their environment variables, never written here.",
-            "listen: { host: \(quoted(config.listen.host)), port: \(config.listen.port) }",
+            "listen: { host: \(quoted(config.listen.host)), port: \(config.listen.port), "
+                + "request_timeout: \(ConfigDuration.format(config.requestTimeout)), max_connections: \(config.maxClientConnections) }",
             "shutdown_grace: \(ConfigDuration.format(config.shutdownGrace))",
             "max_body_bytes: \(config.maxBodyBytes)",
             "log_level: \(config.logLevel.rawValue)",

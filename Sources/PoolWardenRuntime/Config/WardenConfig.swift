@@ -5,6 +5,8 @@ import Logging
 public struct WardenConfig: Sendable, Equatable {
     public static let defaultShutdownGrace: Duration = .seconds(10)
     public static let defaultMaxBodyBytes = 1 << 20
+    public static let defaultRequestTimeout: Duration = .seconds(10)
+    public static let defaultMaxClientConnections = 10_000
 
     public var listen: ListenAddress
     /// Empty: no authentication, every request acts as ``CallerIdentity/anonymousAdmin``, and the
@@ -17,6 +19,13 @@ public struct WardenConfig: Sendable, Equatable {
     public var shutdownGrace: Duration
     public var maxBodyBytes: Int
     public var logLevel: Logger.Level
+    /// How long an HTTP client has to send a whole request (header and body), counted from its
+    /// connect or from the end of the previous answer on its connection; an idle keep-alive
+    /// connection is closed after as long. A request being answered — a borrow waiting, a
+    /// statement running — is never cut by it.
+    public var requestTimeout: Duration
+    /// Client connections open at once; one more is closed as soon as it is accepted.
+    public var maxClientConnections: Int
 
     public init(
         listen: ListenAddress = ListenAddress(),
@@ -25,7 +34,9 @@ public struct WardenConfig: Sendable, Equatable {
         servers: [ServerBudgetSettings] = [],
         shutdownGrace: Duration = WardenConfig.defaultShutdownGrace,
         maxBodyBytes: Int = WardenConfig.defaultMaxBodyBytes,
-        logLevel: Logger.Level = .info
+        logLevel: Logger.Level = .info,
+        requestTimeout: Duration = WardenConfig.defaultRequestTimeout,
+        maxClientConnections: Int = WardenConfig.defaultMaxClientConnections
     ) {
         self.listen = listen
         self.callers = callers
@@ -34,6 +45,8 @@ public struct WardenConfig: Sendable, Equatable {
         self.shutdownGrace = shutdownGrace
         self.maxBodyBytes = maxBodyBytes
         self.logLevel = logLevel
+        self.requestTimeout = requestTimeout
+        self.maxClientConnections = maxClientConnections
     }
 
     /// With no callers there is no authentication, so only this machine may reach the service.

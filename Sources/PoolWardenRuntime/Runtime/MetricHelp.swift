@@ -21,6 +21,9 @@ package enum MetricHelp {
         "poolwarden_server_connections": "Connections counting against the servers: budget, ones being opened or closing included (open of GET /v1/servers).",
         "poolwarden_authentications_total": "Requests authenticated, by caller and by which of its keys (key_env[i] or key_sha256[i], its place in the config file; never the key): an old key no longer used during a rotation stops counting.",
         "poolwarden_authentication_failures_total": "Requests refused 401 on a /v1 route, by reason: missing (no bearer key) or invalid (a key no caller has).",
+        "poolwarden_http_connections": "HTTP client connections open now (listen.max_connections caps them).",
+        "poolwarden_http_connections_refused_total": "HTTP client connections closed as soon as accepted, listen.max_connections being reached.",
+        "poolwarden_http_request_timeouts_total": "HTTP client connections closed for not sending a whole request within listen.request_timeout of connecting or of their previous answer (idle keep-alive included).",
         "poolwarden_server_max_connections": "The servers: budget, its max_connections (max of GET /v1/servers).",
     ]
 
