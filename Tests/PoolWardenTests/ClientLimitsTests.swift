@@ -17,14 +17,6 @@ struct ClientLimitsTests {
         ServiceHarness.yaml(pools: pools).replacing(#/ \}\ncallers:/#, with: ", \(settings) }\ncallers:")
     }
 
-    static func counter(_ api: APIClient, _ name: String) async throws -> Int {
-        let text = try await api.send(.get, "/metrics", key: nil).text
-        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
-            return Int(Double(line.dropFirst(name.count + 1)) ?? -1)
-        }
-        return 0
-    }
-
     /// Waits until every socket is closed by the service or `limit` has passed; the seconds each
     /// took (nil: still open).
     static func closeTimes(_ sockets: [RawHTTPClient], limit: Duration) async throws -> [Double?] {
@@ -47,7 +39,7 @@ struct ClientLimitsTests {
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             let port = try #require(api.client.port)
             let holder = try await api.borrow("limits", key: ServiceHarness.otherKey)
-            let timeoutsBefore = try await Self.counter(api, "poolwarden_http_request_timeouts_total")
+            let timeoutsBefore = try await api.metric("poolwarden_http_request_timeouts_total")
 
             let idle = try RawHTTPClient(port: port)
             let halfHeader = try RawHTTPClient(port: port)
@@ -73,7 +65,7 @@ struct ClientLimitsTests {
             }
             let waited = try await TestPostgres.offThread { waiting.receive(timeout: .seconds(20)) }
             #expect(waited?.head.hasPrefix("HTTP/1.1 503") == true, "the waiting borrow: \(waited?.head ?? "closed without an answer") \(waited?.body ?? "")")
-            #expect(try await Self.counter(api, "poolwarden_http_request_timeouts_total") >= timeoutsBefore + 4)
+            #expect(try await api.metric("poolwarden_http_request_timeouts_total") >= timeoutsBefore + 4)
             for socket in sockets + [waiting] { socket.close() }
             #expect(try await api.send(.delete, "/v1/leases/\(holder)", key: ServiceHarness.otherKey).status == 204)
         }
@@ -86,7 +78,7 @@ struct ClientLimitsTests {
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             let port = try #require(api.client.port)
             // The test's own client holds one connection, kept alive between its requests.
-            let refusedBefore = try await Self.counter(api, "poolwarden_http_connections_refused_total")
+            let refusedBefore = try await api.metric("poolwarden_http_connections_refused_total")
             var sockets: [RawHTTPClient] = []
             for _ in 0..<25 { sockets.append(try RawHTTPClient(port: port)) }
             let times = try await Self.closeTimes(sockets, limit: .seconds(5))
@@ -99,7 +91,7 @@ struct ClientLimitsTests {
             kept.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             let answer = try await TestPostgres.offThread { kept.receive() }
             #expect(answer?.head.hasPrefix("HTTP/1.1 200") == true, "a connection within the cap: \(answer?.head ?? "no answer")")
-            #expect(try await Self.counter(api, "poolwarden_http_connections_refused_total") >= refusedBefore + closed)
+            #expect(try await api.metric("poolwarden_http_connections_refused_total") >= refusedBefore + closed)
             for socket in sockets { socket.close() }
             var healthy = false
             for _ in 0..<100 where !healthy {

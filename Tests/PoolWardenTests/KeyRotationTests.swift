@@ -23,13 +23,6 @@ struct KeyRotationTests {
         )
     }
 
-    static func value(_ metrics: String, _ series: String) -> Int {
-        for line in metrics.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Int(Double(line.dropFirst(series.count + 1)) ?? -1)
-        }
-        return 0
-    }
-
     @Test("each key borrows as the same caller; /metrics counts uses per key and refusals by reason; GET /v1/config writes the list back")
     func everyKeyWorksAndIsCounted() async throws {
         let server = try await TestPostgres.server()
@@ -37,8 +30,8 @@ struct KeyRotationTests {
         let yaml = Self.yaml(pool: ServiceHarness.pool("rotation", conninfo: server.conninfo()))
         try await ServiceHarness.run(yaml: yaml, environment: environment) { api, _ in
             let failures = try await api.send(.get, "/metrics", key: nil).text
-            let missingBefore = Self.value(failures, #"poolwarden_authentication_failures_total{reason="missing"}"#)
-            let invalidBefore = Self.value(failures, #"poolwarden_authentication_failures_total{reason="invalid"}"#)
+            let missingBefore = ServiceHarness.sample(#"poolwarden_authentication_failures_total{reason="missing"}"#, in: failures)
+            let invalidBefore = ServiceHarness.sample(#"poolwarden_authentication_failures_total{reason="invalid"}"#, in: failures)
 
             // Three uses of the new key, one of the old, two of the digest's: each borrows as
             // rotation-caller, and the lease of one key is the caller's under every other key.
@@ -62,15 +55,15 @@ struct KeyRotationTests {
 
             let metrics = try await api.send(.get, "/metrics", key: nil).text
             func uses(_ label: String) -> Int {
-                Self.value(metrics, #"poolwarden_authentications_total{caller="rotation-caller",key="\#(label)"}"#)
+                ServiceHarness.sample(#"poolwarden_authentications_total{caller="rotation-caller",key="\#(label)"}"#, in: metrics)
             }
             // new: 2 borrows + 1 query; old: 1 borrow + 4 releases; digest: 1 borrow + 1 list.
             #expect(uses("key_env[0]") == 3, "\(metrics)")
             #expect(uses("key_env[1]") == 5)
             #expect(uses("key_sha256[0]") == 2)
             // Other tests run beside this one in the same process: at least this test's refusals.
-            #expect(Self.value(metrics, #"poolwarden_authentication_failures_total{reason="missing"}"#) >= missingBefore + 1)
-            #expect(Self.value(metrics, #"poolwarden_authentication_failures_total{reason="invalid"}"#) >= invalidBefore + 2)
+            #expect(ServiceHarness.sample(#"poolwarden_authentication_failures_total{reason="missing"}"#, in: metrics) >= missingBefore + 1)
+            #expect(ServiceHarness.sample(#"poolwarden_authentication_failures_total{reason="invalid"}"#, in: metrics) >= invalidBefore + 2)
             for secret in [Self.newKey, Self.oldKey, Self.digestKey, KeyDigest(hashing: Self.digestKey).hex] {
                 #expect(!metrics.contains(secret), "a key or digest in /metrics")
             }

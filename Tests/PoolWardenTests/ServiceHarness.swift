@@ -44,6 +44,14 @@ enum ServiceHarness {
         return lines.joined(separator: "\n")
     }
 
+    /// The value of `series` in a `/metrics` text; 0 when it is absent (a counter not yet used).
+    static func sample(_ series: String, in metrics: String) -> Int {
+        for line in metrics.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Int(Double(line.dropFirst(series.count + 1)) ?? -1)
+        }
+        return 0
+    }
+
     static func run<Value: Sendable>(
         yaml: String,
         environment: [String: String] = environment,
@@ -103,6 +111,11 @@ struct APIClient: Sendable {
             if let text = name as? String, let field = HTTPField.Name(text), let value = value as? String { headers[field] = value }
         }
         return Answer(status: http.statusCode, headers: headers, text: String(decoding: data, as: UTF8.self))
+    }
+
+    /// The value of one series of `/metrics` (`name{labels}` as written there); 0 when absent.
+    func metric(_ series: String) async throws -> Int {
+        ServiceHarness.sample(series, in: try await send(.get, "/metrics", key: nil).text)
     }
 
     /// Borrows a lease and returns its token.
