@@ -42,7 +42,8 @@ ensure_packages() {
 
 # What building and testing PoolWarden needs.
 ensure_build_packages() {
-    ensure_packages pkg-config libpq-dev postgresql postgresql-client
+    # openssl: the TLS tests make their own CA and certificates with it.
+    ensure_packages pkg-config libpq-dev postgresql postgresql-client openssl
 }
 
 # build_release: builds .build/release/poolwarden in the package at the current directory, with one

@@ -1,12 +1,14 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOPosix
+import NIOSSL
+import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
-import OpenAPIURLSession
 
 /// One subcommand's conversation with the service: the client generated from the contract over
-/// URLSession, the key as a bearer middleware, and the raw answer kept for `--json` and refusals.
+/// AsyncHTTPClient (which, unlike URLSession on Linux, takes a CA file and a client certificate),
+/// the key as a bearer middleware, and the raw answer kept for `--json` and refusals.
 struct APISession {
     /// Longer than the longest borrow wait the contract allows (300 s), so a waiting borrow is
     /// never cut short by the client.
@@ -17,20 +19,65 @@ struct APISession {
     private let json: Bool
     private let recorder: ResponseRecorder
     private let keyGiven: Bool
+    private let httpClient: HTTPClient
 
+    /// Fails with ``CLIFailure/unusableTLSFile(_:reason:)`` when a CA, certificate or key file
+    /// cannot be read.
     init(options: ClientOptions, timeout: Duration = Self.defaultTimeout) throws {
         baseURL = try options.baseURL()
         json = options.json
         keyGiven = options.key != nil
         recorder = ResponseRecorder()
-        let configuration = URLSessionConfiguration.ephemeral
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        configuration.timeoutIntervalForRequest = seconds
-        configuration.timeoutIntervalForResource = seconds
-        let transport = URLSessionTransport(configuration: .init(session: URLSession(configuration: configuration)))
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: try Self.tlsConfiguration(options),
+            timeout: .init(connect: .seconds(10))
+        )
+        // A refused or unreachable address fails the command at once: AsyncHTTPClient would
+        // otherwise keep retrying the connect until the request's deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let transport = AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .nanoseconds(nanoseconds)))
         var middlewares: [any ClientMiddleware] = [recorder]
         if let key = options.key { middlewares.insert(BearerAuth(key: key), at: 0) }
         client = Client(serverURL: baseURL, transport: transport, middlewares: middlewares)
+    }
+
+    /// Ends the session's connections; every session is shut down once its command is done.
+    func shutdown() async {
+        try? await httpClient.shutdown()
+    }
+
+    private static func tlsConfiguration(_ options: ClientOptions) throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let file = options.caFile {
+            let certificates = try readTLSFile(file, what: "CA file") { try NIOSSLCertificate.fromPEMFile($0) }
+            tls.trustRoots = .certificates(certificates)
+        }
+        if let file = options.certificateFile, let keyFile = options.certificateKeyFile {
+            let chain = try readTLSFile(file, what: "client certificate") { try NIOSSLCertificate.fromPEMFile($0) }
+            let key = try readTLSFile(keyFile, what: "client certificate key") { try NIOSSLPrivateKey(file: $0, format: .pem) }
+            tls.certificateChain = chain.map { .certificate($0) }
+            tls.privateKey = .privateKey(key)
+        }
+        return tls
+    }
+
+    private static func readTLSFile<T>(_ path: String, what: String, _ read: (String) throws -> T) throws -> T {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw CLIFailure.unusableTLSFile(path, reason: "\(what) cannot be read")
+        }
+        do {
+            let value = try read(path)
+            if let list = value as? [NIOSSLCertificate], list.isEmpty {
+                throw CLIFailure.unusableTLSFile(path, reason: "\(what) holds no PEM certificate")
+            }
+            return value
+        } catch let failure as CLIFailure {
+            throw failure
+        } catch {
+            throw CLIFailure.unusableTLSFile(path, reason: "\(what) is not valid PEM")
+        }
     }
 
     /// Makes one call. A failure that is not an answer becomes ``CLIFailure/unreachable(_:reason:)``;
@@ -80,23 +127,49 @@ struct APISession {
 
     /// A short reason for a failed call. Never the request: it carries the key, and the URL of a
     /// lease route carries the token.
-    private static func reason(_ error: any Error) -> String {
+    static func reason(_ error: any Error) -> String {
         var error = error
         while let wrapped = error as? ClientError { error = wrapped.underlyingError }
-        if let urlError = error as? URLError {
-            switch urlError.code {
-            case .cannotConnectToHost: return "connection refused"
-            case .timedOut: return "timed out"
-            case .cannotFindHost, .dnsLookupFailed: return "host not found"
-            case .networkConnectionLost: return "the connection was lost before the answer"
-            case .notConnectedToInternet: return "network unreachable"
-            case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
-                 .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
-                return "TLS failed (\(urlError.code.rawValue))"
-            default: return "network error \(urlError.code.rawValue)"
+        if let connection = error as? NIOConnectionError, let first = connection.connectionErrors.first {
+            error = first.error
+        }
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ENETUNREACH, EHOSTUNREACH: return "network unreachable"
+            case ETIMEDOUT: return "timed out"
+            case ECONNRESET, EPIPE: return "the connection was lost before the answer"
+            default: return "network error (errno \(io.errnoCode))"
+            }
+        }
+        if error is NIOConnectionError || error is SocketAddressError { return "host not found" }
+        if let tls = error as? NIOSSLError { return "TLS failed: \(tlsReason(tls))" }
+        if error is BoringSSLError { return "TLS failed: the service refused this client's certificate, or none was sent" }
+        if let http = error as? HTTPClientError {
+            switch http {
+            case .connectTimeout: return "timed out connecting"
+            case .deadlineExceeded, .readTimeout: return "timed out"
+            case .remoteConnectionClosed: return "the connection was lost before the answer"
+            default: return "\(http)"
             }
         }
         if error is DecodingError { return "the answer does not match the contract" }
         return String(describing: type(of: error))
+    }
+
+    private static func tlsReason(_ error: NIOSSLError) -> String {
+        switch error {
+        case .handshakeFailed(.sslError(let errors)):
+            let text = errors.map(\.description).joined(separator: "; ")
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return "the service's certificate is not signed by a trusted CA (give its CA with --cacert or POOLWARDEN_CACERT)"
+            }
+            if text.contains("WRONG_VERSION_NUMBER") { return "the service does not speak TLS on this port (try http://)" }
+            return "handshake failed (\(text))"
+        case .uncleanShutdown:
+            return "the connection was closed during the handshake"
+        default:
+            return "\(error)"
+        }
     }
 }

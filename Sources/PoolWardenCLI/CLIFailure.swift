@@ -13,11 +13,13 @@ enum CLIFailure: Error {
     case unreachable(URL, reason: String)
     /// An answer arrived that this client cannot use (a success it cannot decode).
     case unusable(URL, reason: String)
+    /// A CA, client certificate or key file given to the client cannot be used.
+    case unusableTLSFile(String, reason: String)
 
     var exitCode: ExitCode {
         switch self {
         case .refused: ExitCode(2)
-        case .unreachable, .unusable: ExitCode(3)
+        case .unreachable, .unusable, .unusableTLSFile: ExitCode(3)
         case .rolledBack: ExitCode(4)
         }
     }
@@ -38,6 +40,8 @@ enum CLIFailure: Error {
             return "poolwarden: cannot reach PoolWarden at \(url.absoluteString): \(reason)"
         case .unusable(let url, let reason):
             return "poolwarden: unusable answer from PoolWarden at \(url.absoluteString): \(reason)"
+        case .unusableTLSFile(let path, let reason):
+            return "poolwarden: \(path): \(reason)"
         case .refused(let answer, let keyGiven):
             guard let problem = try? JSONDecoder().decode(Components.Schemas.Problem.self, from: answer.body) else {
                 let text = String(decoding: answer.body.prefix(300), as: UTF8.self)

@@ -17,12 +17,23 @@ extension ClientCommand {
     var requestTimeout: Duration { APISession.defaultTimeout }
 
     func run() async throws {
-        let session = try APISession(options: options, timeout: requestTimeout)
+        let session: APISession
+        do {
+            session = try APISession(options: options, timeout: requestTimeout)
+        } catch let failure as CLIFailure {
+            printError(failure.message)
+            throw failure.exitCode
+        }
         do {
             try await run(with: session)
+            await session.shutdown()
         } catch let failure as CLIFailure {
             session.report(failure)
+            await session.shutdown()
             throw failure.exitCode
+        } catch {
+            await session.shutdown()
+            throw error
         }
     }
 }

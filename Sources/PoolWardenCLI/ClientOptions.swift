@@ -18,12 +18,42 @@ struct ClientOptions: ParsableArguments {
     ))
     var apiKey: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "PEM file of the CA that signed the service's certificate, trusted instead of the system's CAs. Default: $POOLWARDEN_CACERT.",
+        valueName: "file"
+    ))
+    var cacert: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "PEM file of this client's certificate (chain), for a service that requires one. Default: $POOLWARDEN_CERT.",
+        valueName: "file"
+    ))
+    var cert: String?
+
+    @Option(name: .customLong("cert-key"), help: ArgumentHelp(
+        "PEM file of the private key of --cert. Default: $POOLWARDEN_CERT_KEY.",
+        valueName: "file"
+    ))
+    var certKey: String?
+
     @Flag(name: .long, help: "Print the service's JSON answer as it came, instead of text.")
     var json = false
 
     func validate() throws {
         _ = try baseURL()
+        if (certificateFile == nil) != (certificateKeyFile == nil) {
+            throw ValidationError("give a client certificate and its key together: --cert and --cert-key (or POOLWARDEN_CERT and POOLWARDEN_CERT_KEY)")
+        }
     }
+
+    /// The CA file to trust, from `--cacert`, then `POOLWARDEN_CACERT`.
+    var caFile: String? { cacert ?? Self.environment("POOLWARDEN_CACERT") }
+
+    /// The client certificate file, from `--cert`, then `POOLWARDEN_CERT`.
+    var certificateFile: String? { cert ?? Self.environment("POOLWARDEN_CERT") }
+
+    /// The client certificate's key file, from `--cert-key`, then `POOLWARDEN_CERT_KEY`.
+    var certificateKeyFile: String? { certKey ?? Self.environment("POOLWARDEN_CERT_KEY") }
 
     /// The service's base URL, from `--url`, then `POOLWARDEN_URL`, then the default.
     func baseURL() throws -> URL {

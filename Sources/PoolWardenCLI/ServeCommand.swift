@@ -47,6 +47,14 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         if let path = checkConfig {
             let loaded = try load(path)
+            if let settings = loaded.tls {
+                do {
+                    try ServerTLS.validate(settings)
+                } catch {
+                    printError("\(path): invalid config:\n\(error)")
+                    throw ExitCode(1)
+                }
+            }
             print("\(path): valid — \(loaded.pools.count) pool(s), \(loaded.callers.count) caller(s), \(loaded.servers.count) server budget(s)")
             return
         }
@@ -70,7 +78,8 @@ struct ServeCommand: AsyncParsableCommand {
         if loaded.callers.isEmpty {
             logger.warning("NO CALLERS ARE CONFIGURED: every request is treated as an admin, so PoolWarden listens on loopback only. Add callers with keys before exposing it.")
         }
-        let (application, _) = try buildApplication(configuration: loaded, host: host, port: port, logger: logger)
+        let tls = try startTLS(loaded, logger: logger)
+        let (application, _) = try buildApplication(configuration: loaded, host: host, port: port, tls: tls, logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: [.init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -82,6 +91,38 @@ struct ServeCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("stopped: every server connection was closed")
+    }
+
+    /// The listener's TLS, or nil with a loud warning when keys would travel in clear to another
+    /// machine (still allowed: a mesh or an ingress may terminate TLS in front).
+    private func startTLS(_ loaded: WardenConfig, logger: Logger) throws -> ServerTLS? {
+        let address = try loaded.resolvedListen(host: host, port: port)
+        guard let settings = loaded.tls else {
+            if !address.isLoopback {
+                logger.warning(
+                    "LISTENING WITHOUT TLS ON A NON-LOOPBACK ADDRESS: bearer keys, lease tokens and SQL travel in clear. Set listen.tls, or terminate TLS in front (mesh, ingress) and keep this port private.",
+                    metadata: ["address": "\(address)"]
+                )
+            }
+            return nil
+        }
+        let tls: ServerTLS
+        do {
+            tls = try ServerTLS(settings)
+        } catch {
+            printError("\(config ?? ""): invalid config:\n\(error)")
+            throw ExitCode(1)
+        }
+        var metadata: Logger.Metadata = [
+            "cert_file": "\(settings.certificateFile)",
+            "client_certificates": "\(settings.requiresClientCertificates ? "required" : "not asked for")",
+        ]
+        if let expiry = tls.certificateExpiry {
+            metadata["not_after"] = "\(expiry)"
+            if expiry < Date() { logger.warning("the TLS certificate has expired: clients will refuse it", metadata: metadata) }
+        }
+        logger.info("serving HTTPS", metadata: metadata)
+        return tls
     }
 
     private func load(_ path: String) throws -> WardenConfig {

@@ -57,17 +57,36 @@ struct ConfigExampleFileTests {
         #expect(config.logLevel == .info)
     }
 
-    @Test("the example uses every key the loader knows")
+    static let tlsPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("poolwarden-tls.example.yaml").path
+
+    @Test("the TLS example parses with its files in place: HTTPS, client certificates, callers by subject")
+    func tlsExample() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let server = try await certificates.issued("server", subject: "/CN=localhost", server: true)
+        let text = try String(contentsOfFile: Self.tlsPath, encoding: .utf8)
+            .replacingOccurrences(of: "/etc/poolwarden-tls/tls.crt", with: server.certificate)
+            .replacingOccurrences(of: "/etc/poolwarden-tls/tls.key", with: server.key)
+            .replacingOccurrences(of: "/etc/poolwarden-tls/ca.crt", with: certificates.authority)
+        let environment = Self.environment.merging(["DEPLOYER_KEY": "deployer-key-0123456789"]) { $1 }
+        let config = try ConfigLoader(environment: environment).load(yaml: text)
+        #expect(config.tls == ListenTLS(certificateFile: server.certificate, keyFile: server.key, clientCAFile: certificates.authority))
+        #expect(config.callers.map(\.certificateSubject?.description) == [nil, "CN=nightly-report,O=Example Corp", "CN=deployer,O=Example Corp"])
+        #expect(config.callers.map(\.keys.count) == [1, 0, 1])
+        try ServerTLS.validate(#require(config.tls))
+    }
+
+    @Test("the examples use every key the loader knows")
     func everyKey() throws {
-        let text = try String(contentsOfFile: Self.path, encoding: .utf8)
+        let text = try String(contentsOfFile: Self.path, encoding: .utf8) + "\n" + String(contentsOfFile: Self.tlsPath, encoding: .utf8)
         let keys = ConfigDecoder.topKeys + ConfigDecoder.listenKeys + ConfigDecoder.callerKeys + ConfigDecoder.poolKeys
-            + ConfigDecoder.retryKeys + ConfigDecoder.serverKeys
+            + ConfigDecoder.retryKeys + ConfigDecoder.serverKeys + ConfigDecoder.tlsKeys
         for key in Set(keys) {
             let used = text.split(separator: "\n").contains { line in
                 let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
                 return code.contains("\(key):")
             }
-            #expect(used, "\(key) is not used in the example")
+            #expect(used, "\(key) is not used in the examples")
         }
     }
 

@@ -179,7 +179,7 @@ struct ConfigValidationTests {
               - { name: g, role: client, key_sha256: \(String(repeating: "g", count: 64)) }
               - { name: h, role: client, key_env: EMPTY }
             """, environment: Self.keys) == [
-            "callers[2]: needs a key: key_env or key_sha256 (either may list several keys, to rotate one)",
+            "callers[2]: needs a key: key_env or key_sha256 (either may list several keys, to rotate one), or a client certificate's cert_subject",
             "callers[3]: has the same key as callers[1] (b); every caller needs its own key",
             "callers[4].key_env: environment variable MISSING_KEY is not set",
             "callers[5].key_sha256: must be a SHA-256 digest written as 64 hexadecimal characters (e.g. the output of "
@@ -329,9 +329,9 @@ struct ConfigValidationTests {
             callers:
               - ops
             """) == [
-            "listen: must be a mapping of keys to values (host, port, request_timeout, max_connections)",
+            "listen: must be a mapping of keys to values (host, port, request_timeout, max_connections, tls)",
             "pools: must be a list of pools",
-            "callers[0]: must be a mapping of keys to values (name, role, key_env, key_sha256, pools)",
+            "callers[0]: must be a mapping of keys to values (name, role, key_env, key_sha256, cert_subject, pools)",
         ])
         #expect(ConfigTests.messages("""
             pools: { name: billing }
@@ -368,7 +368,7 @@ struct ConfigValidationTests {
         #expect(error.problems.map(\.line) == [1, 4, 9, 10, 11])
         #expect(error.description.split(separator: "\n").map(String.init) == [
             "listen.port: must be between 1 and 65535, got 0 (line 1, column 34)",
-            "callers[1]: needs a key: key_env or key_sha256 (either may list several keys, to rotate one) (line 4, column 5)",
+            "callers[1]: needs a key: key_env or key_sha256 (either may list several keys, to rotate one), or a client certificate's cert_subject (line 4, column 5)",
             "pools[0].max_per_caller: must be between 1 and max (20), got 25 (line 9, column 21)",
             "pools[0].lease_ttl: \"5x\" is not a duration; use a number with ms, s, m or h (e.g. 200ms, 5s, 30m) (line 10, column 16)",
             "pools[0].max_size: unknown key; did you mean max?",

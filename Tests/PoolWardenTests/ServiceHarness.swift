@@ -55,13 +55,14 @@ enum ServiceHarness {
     static func run<Value: Sendable>(
         yaml: String,
         environment: [String: String] = environment,
+        tls: ServerTLS? = nil,
         _ body: @Sendable (APIClient, PoolRegistry) async throws -> Value
     ) async throws -> Value {
         EventLoopStallProbe.startIfAsked()
         let config = try ConfigLoader(environment: environment).load(yaml: yaml)
         var logger = TestLog.logger("poolwarden-test", quiet: .warning)
         logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
-        let (application, registry) = try buildApplication(configuration: config, logger: logger)
+        let (application, registry) = try buildApplication(configuration: config, tls: tls, logger: logger)
         return try await application.test(.live) { client in
             try await body(APIClient(client: client), registry)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
@@ -9,14 +10,17 @@ import PoolWardenRuntime
 public let poolWardenVersion = "0.1.0"
 
 /// Builds the whole service from a validated configuration: the pool registry, the generated
-/// routes over `APIHandler`, auth and problem middlewares. Kept apart from `@main` so that tests
-/// run the real application.
+/// routes over `APIHandler`, auth and problem middlewares, and HTTPS when `listen.tls` is set.
+/// Kept apart from `@main` so that tests run the real application. `tls` is the listener's TLS
+/// when the caller keeps it (to reload its files); nil makes it from `listen.tls`.
 public func buildApplication(
     configuration: WardenConfig,
     host: String? = nil,
     port: Int? = nil,
+    tls: ServerTLS? = nil,
     logger: Logger = Logger(label: "poolwarden")
 ) throws -> (application: some ApplicationProtocol, registry: PoolRegistry) {
+    let tls = try tls ?? configuration.tls.map { settings throws(ServerTLS.SetupError) in try ServerTLS(settings) }
     // The metrics backend first, so that the registry's metrics land in it from the start.
     let exporter = PrometheusExporter.shared
     let registry = PoolRegistry(pools: configuration.pools, servers: configuration.servers, logger: logger)
@@ -29,6 +33,9 @@ public func buildApplication(
 
     let router = Router(context: WardenRequestContext.self)
     router.add(middleware: EventLoopAffinityMiddleware())
+    if tls?.requiresClientCertificates == true {
+        router.add(middleware: PeerCertificateMiddleware())
+    }
     router.add(middleware: PoolListMiddleware(registry: registry, callers: callers))
     router.add(middleware: RouteFallbackMiddleware())
     router.add(middleware: DisconnectCancellationMiddleware())
@@ -44,9 +51,10 @@ public func buildApplication(
             AuthMiddleware(callers: callers),
         ]
     )
+    let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: connections.channelHandlers)
     let application = Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: connections.channelHandlers)),
+        server: tls.map { HTTPServerBuilder.http1(configuration: http1, tls: $0) } ?? .http1(configuration: http1),
         configuration: .init(
             address: .hostname(listen.host, port: listen.port),
             serverName: "PoolWarden/\(poolWardenVersion)",

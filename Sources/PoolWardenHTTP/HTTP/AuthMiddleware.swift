@@ -19,7 +19,9 @@ struct AuthMiddleware: ServerMiddleware {
         if Self.open.contains(operationID) {
             return try await next(request, body, metadata)
         }
-        let caller = try callers.authenticate(authorizationHeader: request.headerFields[.authorization]).get()
+        let caller = try callers.authenticate(
+            authorizationHeader: request.headerFields[.authorization], peerSubject: RequestPeer.subject
+        ).get()
         return try await RequestCaller.$current.withValue(caller) {
             try await next(request, body, metadata)
         }

@@ -16,7 +16,7 @@ struct PoolListMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .get, request.uri.path == "/v1/pools", request.uri.query == nil,
             Self.acceptsJSON(request.headers[values: .accept]),
-            case .success(let match) = callers.identify(authorizationHeader: request.headers[.authorization])
+            case .success(let match) = callers.identify(authorizationHeader: request.headers[.authorization], peerSubject: RequestPeer.subject)
         else {
             // Authenticated (and counted) once, by the full path.
             return try await next(request, context)

@@ -6,25 +6,37 @@ import CoreMetrics
 /// attacker anything. A caller may have several keys (a new one rolled out before the old one is
 /// removed); each use is counted per caller and key (`poolwarden_authentications_total`, the key
 /// named by its place in the file), so an operator sees when an old key is no longer used.
+///
+/// Over mutual TLS a caller may instead be known by its client certificate's subject (the TLS
+/// layer has already checked that the certificate is signed by the configured CA), or need both:
+/// a key of its own, sent over a connection with its certificate.
 public struct CallerRegistry: Sendable {
     private struct Entry: Sendable {
         var digest: KeyDigest
         var identity: CallerIdentity
+        /// The certificate the key must come with, for a caller that needs both.
+        var subject: CertificateSubject?
         var uses: Counter
     }
 
-    /// Which caller and which of its keys a request presented.
+    /// Which caller and which of its credentials a request presented.
     public struct Match: Sendable {
-        fileprivate let entry: Int
+        fileprivate let uses: Counter?
         public let identity: CallerIdentity
     }
 
     private static let missingKey = WardenError.unauthorized("missing bearer key")
     private static let invalidKey = WardenError.unauthorized("invalid key")
+    private static let wrongCertificate = WardenError.unauthorized(
+        "this key's caller must connect with its own client certificate"
+    )
 
     private let entries: [Entry]
+    /// Callers known by their certificate alone.
+    private let certificateCallers: [CertificateSubject: (identity: CallerIdentity, uses: Counter)]
     private let missing: Counter
     private let invalid: Counter
+    private let certificate: Counter
 
     public init(callers: [CallerConfig]) {
         entries = callers.flatMap { caller in
@@ -32,12 +44,23 @@ public struct CallerRegistry: Sendable {
                 Entry(
                     digest: key.digest,
                     identity: caller.identity,
+                    subject: caller.certificateSubject,
                     uses: Counter(label: "poolwarden_authentications_total", dimensions: [("caller", caller.name), ("key", key.label)])
                 )
             }
         }
+        var certificateCallers: [CertificateSubject: (identity: CallerIdentity, uses: Counter)] = [:]
+        for caller in callers where caller.keys.isEmpty {
+            guard let subject = caller.certificateSubject else { continue }
+            certificateCallers[subject] = (
+                caller.identity,
+                Counter(label: "poolwarden_authentications_total", dimensions: [("caller", caller.name), ("key", "cert_subject")])
+            )
+        }
+        self.certificateCallers = certificateCallers
         missing = Counter(label: "poolwarden_authentication_failures_total", dimensions: [("reason", "missing")])
         invalid = Counter(label: "poolwarden_authentication_failures_total", dimensions: [("reason", "invalid")])
+        certificate = Counter(label: "poolwarden_authentication_failures_total", dimensions: [("reason", "certificate")])
     }
 
     public init(config: WardenConfig) {
@@ -47,28 +70,34 @@ public struct CallerRegistry: Sendable {
     /// No callers configured: there is no authentication and every request is
     /// ``CallerIdentity/anonymousAdmin``. The service must then listen on loopback only, and
     /// should say so at start.
-    public var isOpen: Bool { entries.isEmpty }
+    public var isOpen: Bool { entries.isEmpty && certificateCallers.isEmpty }
 
-    /// Every caller once, in the file's order.
+    /// Every caller once: those with keys in the file's order, then those known by their
+    /// certificate alone.
     public var callers: [CallerIdentity] {
         var seen: Set<String> = []
-        return entries.map(\.identity).filter { seen.insert($0.name).inserted }
+        let certified = certificateCallers.values.map(\.identity).sorted { $0.name < $1.name }
+        return (entries.map(\.identity) + certified).filter { seen.insert($0.name).inserted }
     }
 
-    /// The caller whose key the header carries (`Bearer <key>`, scheme in any case), counted in
-    /// the metrics. Errors are ``WardenError/unauthorized(_:)`` and never repeat the presented key.
-    public func authenticate(authorizationHeader: String?) -> Result<CallerIdentity, WardenError> {
-        let result = identify(authorizationHeader: authorizationHeader)
+    /// The caller whose key the header carries (`Bearer <key>`, scheme in any case), or whose
+    /// certificate `peerSubject` is, counted in the metrics. Errors are
+    /// ``WardenError/unauthorized(_:)`` and never repeat the presented key.
+    public func authenticate(authorizationHeader: String?, peerSubject: CertificateSubject? = nil) -> Result<CallerIdentity, WardenError> {
+        let result = identify(authorizationHeader: authorizationHeader, peerSubject: peerSubject)
         record(result)
         return result.map(\.identity)
     }
 
-    /// As ``authenticate(authorizationHeader:)``, without counting: for a fast path that hands a
-    /// request it does not answer to the full one, which authenticates it again. ``record(_:)``
-    /// counts what it answers itself.
-    public func identify(authorizationHeader: String?) -> Result<Match, WardenError> {
-        if isOpen { return .success(Match(entry: -1, identity: .anonymousAdmin)) }
+    /// As ``authenticate(authorizationHeader:peerSubject:)``, without counting: for a fast path
+    /// that hands a request it does not answer to the full one, which authenticates it again.
+    /// ``record(_:)`` counts what it answers itself.
+    public func identify(authorizationHeader: String?, peerSubject: CertificateSubject? = nil) -> Result<Match, WardenError> {
+        if isOpen { return .success(Match(uses: nil, identity: .anonymousAdmin)) }
         guard let key = Self.bearerKey(in: authorizationHeader) else {
+            if let peerSubject, let caller = certificateCallers[peerSubject] {
+                return .success(Match(uses: caller.uses, identity: caller.identity))
+            }
             return .failure(Self.missingKey)
         }
         let presented = KeyDigest(hashing: key)
@@ -80,16 +109,20 @@ public struct CallerRegistry: Sendable {
             match = (index & mask) | (match & ~mask)
         }
         guard match >= 0 else { return .failure(Self.invalidKey) }
-        return .success(Match(entry: match, identity: entries[match].identity))
+        let entry = entries[match]
+        if let required = entry.subject, required != peerSubject { return .failure(Self.wrongCertificate) }
+        return .success(Match(uses: entry.uses, identity: entry.identity))
     }
 
-    /// Counts one authentication: the key used, or why there was none.
+    /// Counts one authentication: the key or certificate used, or why there was none.
     public func record(_ result: Result<Match, WardenError>) {
         switch result {
         case .success(let match):
-            if match.entry >= 0 { entries[match.entry].uses.increment() }
+            match.uses?.increment()
         case .failure(Self.missingKey):
             missing.increment()
+        case .failure(Self.wrongCertificate):
+            certificate.increment()
         case .failure:
             invalid.increment()
         }

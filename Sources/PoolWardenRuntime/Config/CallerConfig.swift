@@ -8,12 +8,19 @@ public struct CallerConfig: Sendable, Equatable, CustomStringConvertible {
     /// Every key that identifies the caller, in the file's order: `key_env`'s, then `key_sha256`'s.
     /// More than one while a new key is rolled out and the old one still in use.
     public var keys: [CallerKey]
+    /// The subject of the client certificate that identifies the caller. With keys as well, a
+    /// request needs both: one of the keys, over a connection with this certificate.
+    public var certificateSubject: CertificateSubject?
 
-    public init(name: String, role: CallerIdentity.Role, pools: Set<String>? = nil, keys: [CallerKey]) {
+    public init(
+        name: String, role: CallerIdentity.Role, pools: Set<String>? = nil, keys: [CallerKey],
+        certificateSubject: CertificateSubject? = nil
+    ) {
         self.name = name
         self.role = role
         self.pools = pools
         self.keys = keys
+        self.certificateSubject = certificateSubject
     }
 
     /// A caller with one key.
@@ -27,11 +34,12 @@ public struct CallerConfig: Sendable, Equatable, CustomStringConvertible {
         CallerIdentity(name: name, role: role, pools: role == .admin ? nil : pools)
     }
 
-    /// Name, role and pools; the key digests are left out, as a digest of a weak key can be
-    /// guessed offline.
+    /// Name, role, pools and certificate subject; the key digests are left out, as a digest of a
+    /// weak key can be guessed offline.
     public var description: String {
         let grants = pools.map { " pools: [\($0.sorted().joined(separator: ", "))]" } ?? ""
-        return "\(name) (\(role.rawValue))\(grants)"
+        let subject = certificateSubject.map { " cert_subject: \($0)" } ?? ""
+        return "\(name) (\(role.rawValue))\(grants)\(subject)"
     }
 }
 

@@ -1,12 +1,13 @@
 import Yams
 
 extension ConfigDecoder {
-    static let callerKeys = ["name", "role", "key_env", "key_sha256", "pools"]
+    static let callerKeys = ["name", "role", "key_env", "key_sha256", "cert_subject", "pools"]
     static let callerAliases = [
         "apikey": "key_env", "token": "key_env", "tokenenv": "key_env", "keyenvironment": "key_env",
         "keyhash": "key_sha256", "sha256": "key_sha256", "hash": "key_sha256", "keydigest": "key_sha256",
         "grants": "pools", "permissions": "pools", "allowedpools": "pools", "pool": "pools",
         "roles": "role", "user": "name",
+        "subject": "cert_subject", "certificatesubject": "cert_subject", "certsubject": "cert_subject", "dn": "cert_subject",
     ]
     static let callerNotes = [
         "key": "a key does not go in the config file; put it in an environment variable and name that in key_env, "
@@ -14,10 +15,13 @@ extension ConfigDecoder {
     ]
 
     /// `poolNames`: the pools a client may be granted; nil when unknown (a broken pools section).
-    func decodeCallers(_ nodes: [Node], poolNames: Set<String>?) -> [CallerConfig] {
+    /// `clientCertificates`: whether clients present certificates (`listen.tls.client_ca_file`),
+    /// without which no caller can be known by one.
+    func decodeCallers(_ nodes: [Node], poolNames: Set<String>?, clientCertificates: Bool) -> [CallerConfig] {
         var callers: [CallerConfig] = []
         var firstIndexByName: [String: Int] = [:]
         var earlierKeys: [(digest: KeyDigest, index: Int, name: String)] = []
+        var earlierSubjects: [CertificateSubject: (index: Int, name: String)] = [:]
         for (index, node) in nodes.enumerated() {
             let path = "callers[\(index)]"
             guard let reader = MappingReader(
@@ -36,7 +40,8 @@ extension ConfigDecoder {
                 }
             }
             let role = decodeRole(reader)
-            let keys = decodeKeys(reader)
+            let subject = decodeSubject(reader, clientCertificates: clientCertificates)
+            let keys = decodeKeys(reader, subjectGiven: reader.contains("cert_subject"))
             let pools = decodeGrants(reader, role: role, poolNames: poolNames)
             var shared = false
             for key in keys ?? [] {
@@ -50,8 +55,17 @@ extension ConfigDecoder {
             if let keys, let name, !shared {
                 earlierKeys += keys.map { ($0.digest, index, name) }
             }
-            guard let name, let role, let keys, !shared, !pools.isInvalid else { continue }
-            callers.append(CallerConfig(name: name, role: role, pools: pools.value, keys: keys))
+            if case .value(let subject) = subject {
+                if let earlier = earlierSubjects[subject] {
+                    log.add(reader.field("cert_subject"), "is the same subject as callers[\(earlier.index)] (\(earlier.name)); "
+                        + "every caller needs its own certificate subject", at: reader.value("cert_subject"))
+                    shared = true
+                } else if let name {
+                    earlierSubjects[subject] = (index, name)
+                }
+            }
+            guard let name, let role, let keys, !shared, !pools.isInvalid, !subject.isInvalid else { continue }
+            callers.append(CallerConfig(name: name, role: role, pools: pools.value, keys: keys, certificateSubject: subject.value))
         }
         return callers
     }
@@ -65,11 +79,30 @@ extension ConfigDecoder {
         return role
     }
 
+    /// `cert_subject`: the subject of the client certificate that identifies the caller.
+    private func decodeSubject(_ reader: MappingReader, clientCertificates: Bool) -> FieldValue<CertificateSubject> {
+        guard case .value(let text) = reader.string("cert_subject") else { return reader.contains("cert_subject") ? .invalid : .absent }
+        guard let subject = CertificateSubject(parsing: text) else {
+            log.add(reader.field("cert_subject"), "\"\(text)\" is not a certificate subject; write it as "
+                + "`openssl x509 -noout -subject -nameopt RFC2253 -in CERT` prints it, e.g. CN=reporting,O=Acme", at: reader.value("cert_subject"))
+            return .invalid
+        }
+        guard clientCertificates else {
+            log.add(reader.field("cert_subject"), "needs client certificates: set listen.tls.client_ca_file to the CA that signs them",
+                    at: reader.value("cert_subject"))
+            return .invalid
+        }
+        return .value(subject)
+    }
+
     /// The caller's keys: `key_env` and `key_sha256` each name one key or list several (a new key
-    /// rolled out beside the old one); at least one in all, none twice.
-    private func decodeKeys(_ reader: MappingReader) -> [CallerKey]? {
+    /// rolled out beside the old one); none twice. None at all only for a caller known by its
+    /// certificate (`subjectGiven`).
+    private func decodeKeys(_ reader: MappingReader, subjectGiven: Bool) -> [CallerKey]? {
         guard reader.contains("key_env") || reader.contains("key_sha256") else {
-            log.add(reader.path, "needs a key: key_env or key_sha256 (either may list several keys, to rotate one)", at: reader.node)
+            if subjectGiven { return [] }
+            log.add(reader.path, "needs a key: key_env or key_sha256 (either may list several keys, to rotate one), "
+                + "or a client certificate's cert_subject", at: reader.node)
             return nil
         }
         var keys: [CallerKey] = []

@@ -11,13 +11,15 @@ struct ConfigDecoder {
         "grace": "shutdown_grace", "shutdowntimeout": "shutdown_grace", "gracefulshutdown": "shutdown_grace",
         "maxbodysize": "max_body_bytes", "bodylimit": "max_body_bytes", "loglevel": "log_level", "logging": "log_level",
     ]
-    static let listenKeys = ["host", "port", "request_timeout", "max_connections"]
+    static let listenKeys = ["host", "port", "request_timeout", "max_connections", "tls"]
     static let requestTimeoutRange: ClosedRange<Duration> = .milliseconds(100) ... .seconds(3600)
     static let maxClientConnectionsRange = 1...1_000_000
     static let shutdownGraceRange: ClosedRange<Duration> = .zero ... .seconds(3600)
     static let maxBodyBytesRange = 1...(1 << 30)
 
     let environment: [String: String]
+    /// The config file's folder, against which relative file paths are read; nil: the current one.
+    var baseDirectory: String?
     let log = ProblemLog()
 
     /// The config with every readable value set; meaningful only when `log` stays empty. The
@@ -56,6 +58,7 @@ struct ConfigDecoder {
             listen.integer("port", in: WardenConfig.validPorts).store(into: &config.listen.port)
             listen.duration("request_timeout", in: Self.requestTimeoutRange).store(into: &config.requestTimeout)
             listen.integer("max_connections", in: Self.maxClientConnectionsRange).store(into: &config.maxClientConnections)
+            config.tls = decodeTLS(listen).value
         }
         // nil when the pools section is broken: the callers' grants cannot be checked then, and
         // reporting each of them would only bury the real problem.
@@ -72,7 +75,7 @@ struct ConfigDecoder {
         var declaresCallers = false
         if case .value(let nodes) = top.sequence("callers", of: "callers") {
             declaresCallers = !nodes.isEmpty
-            config.callers = decodeCallers(nodes, poolNames: poolNames)
+            config.callers = decodeCallers(nodes, poolNames: poolNames, clientCertificates: config.tls?.requiresClientCertificates ?? false)
         } else if top.contains("callers") {
             declaresCallers = true
         }

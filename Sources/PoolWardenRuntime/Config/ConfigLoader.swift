@@ -30,11 +30,12 @@ public struct ConfigLoader: Sendable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(path: "", message: "\(path): is not UTF-8 text")
         }
-        return try load(yaml: text, host: host, port: port)
+        return try load(yaml: text, host: host, port: port, baseDirectory: (path as NSString).deletingLastPathComponent)
     }
 
-    /// Loads a config from its YAML text; see ``load(file:host:port:)``.
-    public func load(yaml: String, host: String? = nil, port: Int? = nil) throws(ConfigError) -> WardenConfig {
+    /// Loads a config from its YAML text; see ``load(file:host:port:)``. Relative file paths in
+    /// it (`listen.tls`) are taken from `baseDirectory`, else from the current folder.
+    public func load(yaml: String, host: String? = nil, port: Int? = nil, baseDirectory: String? = nil) throws(ConfigError) -> WardenConfig {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -43,7 +44,8 @@ public struct ConfigLoader: Sendable {
         } catch {
             throw ConfigError(path: "", message: "not valid YAML: \(error)")
         }
-        let decoder = ConfigDecoder(environment: environment)
+        var decoder = ConfigDecoder(environment: environment)
+        decoder.baseDirectory = baseDirectory.flatMap { $0.isEmpty ? nil : $0 }
         let config = decoder.decode(root, host: host, port: port)
         guard decoder.log.isEmpty else {
             let ordered = decoder.log.problems.enumerated().sorted { left, right in

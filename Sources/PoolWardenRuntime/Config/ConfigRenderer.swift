@@ -13,7 +13,8 @@ public enum ConfigRenderer {
             "# The running configuration of PoolWarden, as GET /v1/config answered it.",
             "# Secrets are named by their environment variables, never written here.",
             "listen: { host: \(quoted(config.listen.host)), port: \(config.listen.port), "
-                + "request_timeout: \(ConfigDuration.format(config.requestTimeout)), max_connections: \(config.maxClientConnections) }",
+                + "request_timeout: \(ConfigDuration.format(config.requestTimeout)), max_connections: \(config.maxClientConnections)"
+                + (config.tls.map { ", tls: \(tlsMapping($0))" } ?? "") + " }",
             "shutdown_grace: \(ConfigDuration.format(config.shutdownGrace))",
             "max_body_bytes: \(config.maxBodyBytes)",
             "log_level: \(config.logLevel.rawValue)",
@@ -28,6 +29,7 @@ public enum ConfigRenderer {
             let digests = caller.keys.filter { $0.source == .digest }.map(\.digest.hex)
             if !variables.isEmpty { lines.append("    key_env: \(oneOrList(variables))") }
             if !digests.isEmpty { lines.append("    key_sha256: \(oneOrList(digests))") }
+            if let subject = caller.certificateSubject { lines.append("    cert_subject: \(quoted(subject.description))") }
             if caller.role == .client, let granted = caller.pools {
                 lines.append("    pools: [\(granted.sorted().map(quoted).joined(separator: ", "))]")
             }
@@ -39,6 +41,12 @@ public enum ConfigRenderer {
         lines.append(pools.isEmpty ? "pools: []" : "pools:")
         for pool in pools { lines += poolLines(pool) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func tlsMapping(_ tls: ListenTLS) -> String {
+        var fields = ["cert_file: \(quoted(tls.certificateFile))", "key_file: \(quoted(tls.keyFile))"]
+        if let file = tls.clientCAFile { fields.append("client_ca_file: \(quoted(file))") }
+        return "{ \(fields.joined(separator: ", ")) }"
     }
 
     /// One value as itself, several as a flow list: the form the file gave, read back the same.

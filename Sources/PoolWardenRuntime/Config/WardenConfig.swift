@@ -9,6 +9,8 @@ public struct WardenConfig: Sendable, Equatable {
     public static let defaultMaxClientConnections = 10_000
 
     public var listen: ListenAddress
+    /// nil: plain HTTP (a mesh or an ingress may terminate TLS in front).
+    public var tls: ListenTLS?
     /// Empty: no authentication, every request acts as ``CallerIdentity/anonymousAdmin``, and the
     /// service must listen on loopback only.
     public var callers: [CallerConfig]
@@ -36,9 +38,11 @@ public struct WardenConfig: Sendable, Equatable {
         maxBodyBytes: Int = WardenConfig.defaultMaxBodyBytes,
         logLevel: Logger.Level = .info,
         requestTimeout: Duration = WardenConfig.defaultRequestTimeout,
-        maxClientConnections: Int = WardenConfig.defaultMaxClientConnections
+        maxClientConnections: Int = WardenConfig.defaultMaxClientConnections,
+        tls: ListenTLS? = nil
     ) {
         self.listen = listen
+        self.tls = tls
         self.callers = callers
         self.pools = pools
         self.servers = servers
