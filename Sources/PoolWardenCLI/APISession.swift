@@ -127,7 +127,7 @@ struct APISession {
 
     /// A short reason for a failed call. Never the request: it carries the key, and the URL of a
     /// lease route carries the token.
-    static func reason(_ error: any Error) -> String {
+    private static func reason(_ error: any Error) -> String {
         var error = error
         while let wrapped = error as? ClientError { error = wrapped.underlyingError }
         if let connection = error as? NIOConnectionError, let first = connection.connectionErrors.first {
