@@ -10,8 +10,8 @@ import Synchronization
 /// scheduled on each loop of NIO's singleton group, which the in-process services' channels and
 /// their handlers run on, and each one that starts more than 100 ms late is logged to FILE with
 /// the loop's number, so that a hang-up noticed late can be lined up with what held its loop. With
-/// `POOLWARDEN_STALL_DUMP=1`, a loop that has started none of them for a second has gdb dump every
-/// thread's stack to FILE.loopN (at most 4).
+/// `POOLWARDEN_STALL_DUMP=1` (or another number of seconds), a loop that has started none of them
+/// for that long has gdb dump every thread's stack to FILE.loopN (at most 4).
 enum EventLoopStallProbe {
     private static let started = Mutex(false)
 
@@ -19,7 +19,7 @@ enum EventLoopStallProbe {
         guard let path = ProcessInfo.processInfo.environment["POOLWARDEN_STALL_PROBE"], !path.isEmpty else { return }
         guard started.withLock({ started in defer { started = true }; return !started }) else { return }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        let dumping = ProcessInfo.processInfo.environment["POOLWARDEN_STALL_DUMP"] != nil
+        let dumpAfter = ProcessInfo.processInfo.environment["POOLWARDEN_STALL_DUMP"].map { Duration.seconds(Double($0) ?? 1) }
         let dumps = Mutex(0)
         for (number, loop) in MultiThreadedEventLoopGroup.singleton.makeIterator().enumerated() {
             let lastStart = Mutex(ContinuousClock.now)
@@ -27,7 +27,7 @@ enum EventLoopStallProbe {
                 while true {
                     usleep(10_000)
                     let enqueued = ContinuousClock.now
-                    if dumping, enqueued - lastStart.withLock({ $0 }) > .seconds(1),
+                    if let dumpAfter, enqueued - lastStart.withLock({ $0 }) > dumpAfter,
                         let dump = dumps.withLock({ count -> Int? in count < 4 ? { count += 1; return count }() : nil })
                     {
                         _ = system("gdb -p \(getpid()) -batch -ex 'thread apply all bt 40' > '\(path).loop\(dump)' 2>&1")
