@@ -59,6 +59,11 @@ struct APISession {
             let key = try readTLSFile(keyFile, what: "client certificate key") { try NIOSSLPrivateKey(file: $0, format: .pem) }
             tls.certificateChain = chain.map { .certificate($0) }
             tls.privateKey = .privateKey(key)
+            // Checked here, where the files are named: at the connect the same mistake would read
+            // as a service that cannot be reached.
+            guard (try? NIOSSLContext(configuration: tls)) != nil else {
+                throw CLIFailure.unusableTLSFile(keyFile, reason: "client certificate key is not the key of \(file)")
+            }
         }
         return tls
     }
@@ -144,6 +149,10 @@ struct APISession {
         }
         if error is NIOConnectionError || error is SocketAddressError { return "host not found" }
         if let tls = error as? NIOSSLError { return "TLS failed: \(tlsReason(tls))" }
+        if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname {
+            return "TLS failed: the service's certificate does not name the host of the URL"
+        }
+        if error is NIOSSLExtraError { return "TLS failed: \(error)" }
         if error is BoringSSLError { return "TLS failed: the service refused this client's certificate, or none was sent" }
         if let http = error as? HTTPClientError {
             switch http {

@@ -49,7 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
             let loaded = try load(path)
             if let settings = loaded.tls {
                 do {
-                    try ServerTLS.validate(settings)
+                    let tls = try ServerTLS(settings)
+                    if let expiry = tls.certificateExpiry, expiry < Date() {
+                        printError("\(path): warning: listen.tls.cert_file \(settings.certificateFile) expired on \(expiry): clients will refuse it")
+                    }
                 } catch {
                     printError("\(path): invalid config:\n\(error)")
                     throw ExitCode(1)

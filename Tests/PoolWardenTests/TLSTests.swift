@@ -110,10 +110,11 @@ struct TLSTests {
                 defer { raw.close() }
                 raw.send("GET /v1/pools HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.adminKey)\r\n\r\n")
                 let answer = raw.receive(timeout: .seconds(5))
-                // Then the service closes the connection: the next read sees the end.
+                // Then the service half-closes at once (not only when its 2 s grace ends): the
+                // next read sees the end within a second of the answer.
                 var byte: UInt8 = 0
                 var poller = pollfd(fd: raw.fd, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&poller, 1, 5000)
+                let ready = poll(&poller, 1, 1000)
                 let closed = ready == 1 && recv(raw.fd, &byte, 1, 0) == 0
                 return (answer, closed)
             }
@@ -121,7 +122,7 @@ struct TLSTests {
             #expect(answer.0?.head.contains("application/problem+json") == true)
             let problem = (try? JSONSerialization.jsonObject(with: Data((answer.0?.body ?? "").utf8))) as? [String: Any]
             #expect(problem?["code"] as? String == "tls_required")
-            #expect(answer.1, "the connection stayed open after the refusal")
+            #expect(answer.1, "the connection was not half-closed within a second of the refusal")
 
             // The same through an HTTP client library.
             let client = try HTTPSClient(port: port, trusting: nil)
@@ -167,6 +168,7 @@ struct TLSTests {
           - { name: opsbot, role: admin, cert_subject: "CN=opsbot,O=Acme" }
           - { name: reporting, role: client, cert_subject: "cn=reporting, o=Acme" }
           - { name: both, role: admin, key_env: T_OTHER_KEY, cert_subject: "CN=both,O=Acme" }
+          - { name: accented, role: admin, cert_subject: 'CN=r\\C3\\A9porter,O=Acme' }
         """
 
     @Test("Mutual TLS: a good certificate is served, a missing or foreign one fails the handshake; callers known by subject, or by key and subject together")
@@ -179,6 +181,9 @@ struct TLSTests {
         let both = try await certificates.issued("both", subject: "/O=Acme/CN=both")
         let stranger = try await certificates.issued("stranger", subject: "/O=Acme/CN=stranger")
         let foreign = try await certificates.issued("foreign", subject: "/O=Acme/CN=opsbot", by: "foreign-ca")
+        // opsbot's subject with one attribute more: signed by the right CA, it must not pass for opsbot.
+        let extended = try await certificates.issued("extended", subject: "/O=Acme/OU=Lab/CN=opsbot")
+        let accented = try await certificates.issued("accented", subject: "/O=Acme/CN=r\u{E9}porter")
         let yaml = Self.config(certificates, server: server, clientCA: true, callers: Self.certificateCallers)
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             let port = api.client.port ?? 0
@@ -187,9 +192,12 @@ struct TLSTests {
             }
             var clients: [HTTPSClient] = []
             defer { Task { [clients] in for client in clients { await client.shutdown() } } }
-            for pair in [nil, opsbot, reporting, both, stranger, foreign] { clients.append(try client(pair)) }
+            for pair in [nil, opsbot, reporting, both, stranger, foreign, extended, accented] { clients.append(try client(pair)) }
             let (none, opsbotClient, reportingClient, bothClient, strangerClient, foreignClient) =
                 (clients[0], clients[1], clients[2], clients[3], clients[4], clients[5])
+            let (extendedClient, accentedClient) = (clients[6], clients[7])
+            let handshakeFailures = #"poolwarden_tls_handshake_failures_total"#
+            let failuresBefore = ServiceHarness.sample(handshakeFailures, in: try await opsbotClient.get("/metrics").get().body)
 
             // No certificate, or one of another CA: no HTTP at all, whatever the key.
             for (name, refused) in [("no certificate", none), ("a foreign CA's certificate", foreignClient)] {
@@ -204,8 +212,17 @@ struct TLSTests {
             #expect(forbidden.status == 403, "\(forbidden.body)")
             #expect(try await reportingClient.get("/v1/pools").get().status == 200)
 
-            // A certificate of the right CA whose subject names no caller needs a key.
-            #expect(try await strangerClient.get("/v1/pools").get().status == 401)
+            let failuresAfter = ServiceHarness.sample(handshakeFailures, in: try await opsbotClient.get("/metrics").get().body)
+            #expect(failuresAfter >= failuresBefore + 2, "\(failuresBefore) -> \(failuresAfter)")
+
+            // A certificate of the right CA whose subject names no caller needs a key; so does one
+            // with an attribute more than a caller's subject.
+            let stranger = try await strangerClient.get("/v1/pools").get()
+            #expect(stranger.status == 401)
+            #expect(stranger.body.contains("names no caller"), "\(stranger.body)")
+            #expect(try await extendedClient.get("/v1/config").get().status == 401)
+            // Non-ASCII subjects, written as openssl prints them (UTF-8 bytes escaped).
+            #expect(try await accentedClient.get("/v1/config").get().status == 200)
             #expect(try await strangerClient.get("/v1/config", key: ServiceHarness.adminKey).get().status == 200)
 
             // Key and certificate together: either alone, or the key with another caller's
@@ -215,6 +232,12 @@ struct TLSTests {
             let wrongCertificate = try await reportingClient.get("/v1/config", key: ServiceHarness.otherKey).get()
             #expect(wrongCertificate.status == 401, "\(wrongCertificate.body)")
             #expect(wrongCertificate.body.contains("client certificate"))
+            // A wrong key gets the same words: they must not tell a stolen key's holder it is valid.
+            let wrongKey = try await reportingClient.get("/v1/config", key: "not-a-key-of-anyone").get()
+            #expect(wrongKey.status == 401)
+            let detail = { (body: String) in (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["detail"] as? String }
+            #expect(detail(wrongKey.body) != nil)
+            #expect(detail(wrongKey.body) == detail(wrongCertificate.body))
 
             let metrics = try await opsbotClient.get("/metrics").get().body
             #expect(ServiceHarness.sample(#"poolwarden_authentications_total{caller="opsbot",key="cert_subject"}"#, in: metrics) >= 1)

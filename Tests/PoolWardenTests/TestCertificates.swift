@@ -40,7 +40,7 @@ struct TestCertificates: Sendable {
         let extensions = "\(folder)/\(name).ext"
         let usage = server ? "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" : "extendedKeyUsage=clientAuth\n"
         try usage.write(toFile: extensions, atomically: true, encoding: .utf8)
-        try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", request, "-subj", subject])
+        try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", request, "-utf8", "-subj", subject])
         try Self.openssl([
             "x509", "-req", "-in", request, "-CA", "\(folder)/\(authority).pem", "-CAkey", "\(folder)/\(authority).key",
             "-CAcreateserial", "-out", certificate, "-days", "2", "-extfile", extensions,
@@ -59,17 +59,23 @@ struct TestCertificates: Sendable {
         ])
     }
 
+    /// Runs openssl with its messages in a file, not a pipe: a process another test spawns
+    /// meanwhile (a PostgreSQL server) would inherit the pipe's writing end and keep it open, and
+    /// reading to the end would wait for that server to exit.
     private static func openssl(_ arguments: [String]) throws {
+        let messages = NSTemporaryDirectory() + "poolwarden-openssl-\(UUID().uuidString).err"
+        guard FileManager.default.createFile(atPath: messages, contents: nil) else { throw HarnessError("cannot create \(messages)") }
+        defer { try? FileManager.default.removeItem(atPath: messages) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["openssl"] + arguments
+        process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: messages))
         try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
+            let text = (try? String(contentsOfFile: messages, encoding: .utf8)) ?? ""
             throw HarnessError("openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(text)")
         }
     }

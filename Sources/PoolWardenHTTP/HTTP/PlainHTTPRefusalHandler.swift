@@ -32,8 +32,10 @@ final class PlainHTTPRefusalHandler: ChannelInboundHandler, RemovableChannelHand
             let channel = context.channel
             context.writeAndFlush(NIOAny(channel.allocator.buffer(bytes: Self.answer)), promise: nil)
             // Half-close, then close after a grace: closing at once with the request still unread
-            // would send a reset, which can destroy the answer before the client reads it.
-            channel.close(mode: .output, promise: nil)
+            // would send a reset, which can destroy the answer before the client reads it. From
+            // this handler's context, which is before TLS: through the channel, the TLS handler
+            // would hold the half-close until a handshake that never comes.
+            context.close(mode: .output, promise: nil)
             channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
             return
         }

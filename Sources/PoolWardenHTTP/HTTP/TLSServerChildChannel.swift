@@ -17,6 +17,7 @@ struct TLSServerChildChannel<Base: ServerChildChannel>: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             try operations.addHandler(PlainHTTPRefusalHandler())
             try operations.addHandler(NIOSSLServerHandler(context: tls.context))
+            try operations.addHandler(TLSHandshakeWatcher(logger: logger))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }

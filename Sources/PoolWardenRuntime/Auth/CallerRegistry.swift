@@ -25,10 +25,24 @@ public struct CallerRegistry: Sendable {
         public let identity: CallerIdentity
     }
 
-    private static let missingKey = WardenError.unauthorized("missing bearer key")
-    private static let invalidKey = WardenError.unauthorized("invalid key")
-    private static let wrongCertificate = WardenError.unauthorized(
-        "this key's caller must connect with its own client certificate"
+    /// Why a request was not authenticated: the 401 to answer, and the metric's reason, which
+    /// the answer's words do not always tell (see ``invalidKeyOrCertificate``).
+    public struct Refusal: Error, Sendable {
+        fileprivate enum Reason { case missing, invalid, certificate }
+        public let error: WardenError
+        fileprivate let reason: Reason
+    }
+
+    private static let missingKey = Refusal(error: .unauthorized("missing bearer key"), reason: .missing)
+    private static let invalidKey = Refusal(error: .unauthorized("invalid key"), reason: .invalid)
+    // Once some caller needs key and certificate together, a wrong key and a right key without
+    // its certificate answer the same words: different ones would tell the holder of a stolen key
+    // that it is valid.
+    private static let invalidKeyOrCertificate = WardenError.unauthorized(
+        "invalid key, or a key whose caller must connect with its own client certificate"
+    )
+    private static let unknownCertificate = Refusal(
+        error: .unauthorized("missing bearer key, and the client certificate's subject names no caller"), reason: .missing
     )
 
     private let entries: [Entry]
@@ -37,6 +51,8 @@ public struct CallerRegistry: Sendable {
     private let missing: Counter
     private let invalid: Counter
     private let certificate: Counter
+    /// Some caller needs key and certificate together.
+    private let pairsKeysWithCertificates: Bool
 
     public init(callers: [CallerConfig]) {
         entries = callers.flatMap { caller in
@@ -58,6 +74,7 @@ public struct CallerRegistry: Sendable {
             )
         }
         self.certificateCallers = certificateCallers
+        pairsKeysWithCertificates = callers.contains { !$0.keys.isEmpty && $0.certificateSubject != nil }
         missing = Counter(label: "poolwarden_authentication_failures_total", dimensions: [("reason", "missing")])
         invalid = Counter(label: "poolwarden_authentication_failures_total", dimensions: [("reason", "invalid")])
         certificate = Counter(label: "poolwarden_authentication_failures_total", dimensions: [("reason", "certificate")])
@@ -86,19 +103,18 @@ public struct CallerRegistry: Sendable {
     public func authenticate(authorizationHeader: String?, peerSubject: CertificateSubject? = nil) -> Result<CallerIdentity, WardenError> {
         let result = identify(authorizationHeader: authorizationHeader, peerSubject: peerSubject)
         record(result)
-        return result.map(\.identity)
+        return result.map(\.identity).mapError(\.error)
     }
 
     /// As ``authenticate(authorizationHeader:peerSubject:)``, without counting: for a fast path
     /// that hands a request it does not answer to the full one, which authenticates it again.
     /// ``record(_:)`` counts what it answers itself.
-    public func identify(authorizationHeader: String?, peerSubject: CertificateSubject? = nil) -> Result<Match, WardenError> {
+    public func identify(authorizationHeader: String?, peerSubject: CertificateSubject? = nil) -> Result<Match, Refusal> {
         if isOpen { return .success(Match(uses: nil, identity: .anonymousAdmin)) }
         guard let key = Self.bearerKey(in: authorizationHeader) else {
-            if let peerSubject, let caller = certificateCallers[peerSubject] {
-                return .success(Match(uses: caller.uses, identity: caller.identity))
-            }
-            return .failure(Self.missingKey)
+            guard let peerSubject else { return .failure(Self.missingKey) }
+            guard let caller = certificateCallers[peerSubject] else { return .failure(Self.unknownCertificate) }
+            return .success(Match(uses: caller.uses, identity: caller.identity))
         }
         let presented = KeyDigest(hashing: key)
         // Every entry is compared and the match is picked arithmetically, so that the work done
@@ -108,23 +124,27 @@ public struct CallerRegistry: Sendable {
             let mask = ConstantTime.mask(forDifference: ConstantTime.difference(entry.digest.bytes, presented.bytes))
             match = (index & mask) | (match & ~mask)
         }
-        guard match >= 0 else { return .failure(Self.invalidKey) }
+        guard match >= 0 else {
+            return .failure(pairsKeysWithCertificates ? Refusal(error: Self.invalidKeyOrCertificate, reason: .invalid) : Self.invalidKey)
+        }
         let entry = entries[match]
-        if let required = entry.subject, required != peerSubject { return .failure(Self.wrongCertificate) }
+        if let required = entry.subject, required != peerSubject {
+            return .failure(Refusal(error: Self.invalidKeyOrCertificate, reason: .certificate))
+        }
         return .success(Match(uses: entry.uses, identity: entry.identity))
     }
 
     /// Counts one authentication: the key or certificate used, or why there was none.
-    public func record(_ result: Result<Match, WardenError>) {
+    public func record(_ result: Result<Match, Refusal>) {
         switch result {
         case .success(let match):
             match.uses?.increment()
-        case .failure(Self.missingKey):
-            missing.increment()
-        case .failure(Self.wrongCertificate):
-            certificate.increment()
-        case .failure:
-            invalid.increment()
+        case .failure(let refusal):
+            switch refusal.reason {
+            case .missing: missing.increment()
+            case .invalid: invalid.increment()
+            case .certificate: certificate.increment()
+            }
         }
     }
 

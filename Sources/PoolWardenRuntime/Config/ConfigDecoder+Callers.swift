@@ -82,8 +82,11 @@ extension ConfigDecoder {
     /// `cert_subject`: the subject of the client certificate that identifies the caller.
     private func decodeSubject(_ reader: MappingReader, clientCertificates: Bool) -> FieldValue<CertificateSubject> {
         guard case .value(let text) = reader.string("cert_subject") else { return reader.contains("cert_subject") ? .invalid : .absent }
-        guard let subject = CertificateSubject(parsing: text) else {
-            log.add(reader.field("cert_subject"), "\"\(text)\" is not a certificate subject; write it as "
+        let subject: CertificateSubject
+        do {
+            subject = try CertificateSubject(parsing: text)
+        } catch {
+            log.add(reader.field("cert_subject"), "\"\(text)\" is not a certificate subject (\(error)); write it as "
                 + "`openssl x509 -noout -subject -nameopt RFC2253 -in CERT` prints it, e.g. CN=reporting,O=Acme", at: reader.value("cert_subject"))
             return .invalid
         }
