@@ -10,22 +10,53 @@ public let poolWardenVersion = "0.1.0"
 
 /// Builds the whole service from a validated configuration: the pool registry, the generated
 /// routes over `APIHandler`, auth and problem middlewares. Kept apart from `@main` so that tests
-/// run the real application.
+/// run the real application. See ``buildService(configuration:reloadSource:reloadParticipants:host:port:logger:)``
+/// for the parameters.
 public func buildApplication(
     configuration: WardenConfig,
+    reloadSource: ConfigSource? = nil,
+    reloadParticipants: [any ReloadParticipant] = [],
     host: String? = nil,
     port: Int? = nil,
     logger: Logger = Logger(label: "poolwarden")
 ) throws -> (application: some ApplicationProtocol, registry: PoolRegistry) {
+    let service = try buildService(
+        configuration: configuration, reloadSource: reloadSource, reloadParticipants: reloadParticipants,
+        host: host, port: port, logger: logger
+    )
+    return (service.application, service.registry)
+}
+
+/// As ``buildApplication(configuration:reloadSource:reloadParticipants:host:port:logger:)``, with
+/// the reloader too, for `serve` to reload on SIGHUP.
+///
+/// - Parameters:
+///   - reloadSource: the file the configuration came from, read again by every reload; nil (a
+///     configuration built in memory) makes `POST /v1/reload` answer 409 `reload_unavailable`.
+///   - reloadParticipants: what a reload reconfigures beside the pools and callers (a TLS
+///     certificate, say), each checked before anything changes and then committed, in this order
+///     (see ``ReloadParticipant``).
+public func buildService(
+    configuration: WardenConfig,
+    reloadSource: ConfigSource? = nil,
+    reloadParticipants: [any ReloadParticipant] = [],
+    host: String? = nil,
+    port: Int? = nil,
+    logger: Logger = Logger(label: "poolwarden")
+) throws -> (application: some ApplicationProtocol, registry: PoolRegistry, reloader: ConfigReloader) {
     // The metrics backend first, so that the registry's metrics land in it from the start.
     let exporter = PrometheusExporter.shared
     let registry = PoolRegistry(pools: configuration.pools, servers: configuration.servers, logger: logger)
     let listen = try configuration.resolvedListen(host: host, port: port)
-    let callers = CallerRegistry(config: configuration)
+    let callers = CallerDirectory(CallerRegistry(config: configuration))
+    let reloader = ConfigReloader(
+        source: reloadSource, configuration: configuration, registry: registry,
+        participants: [callers] + reloadParticipants, logger: logger
+    )
     let connections = ClientConnections(
         limit: configuration.maxClientConnections, requestTimeout: configuration.requestTimeout, logger: logger
     )
-    let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion, configuration: configuration)
+    let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion, reloader: reloader)
 
     let router = Router(context: WardenRequestContext.self)
     router.add(middleware: EventLoopAffinityMiddleware())
@@ -58,5 +89,5 @@ public func buildApplication(
         services: [PoolRegistryService(registry: registry)],
         logger: logger
     )
-    return (application, registry)
+    return (application, registry, reloader)
 }
