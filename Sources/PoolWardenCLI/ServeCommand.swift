@@ -6,7 +6,8 @@ import PoolWardenRuntime
 import ServiceLifecycle
 
 /// `poolwarden serve`: runs the service from a config file until SIGTERM or SIGINT, then drains
-/// in-flight requests, rolls back and closes every server connection, and exits 0.
+/// in-flight requests, rolls back and closes every server connection, and exits 0. SIGHUP
+/// reloads the file (see `ConfigReloader`).
 struct ServeCommand: AsyncParsableCommand {
     /// Raises the soft limit on open files to the hard one (each client connection and each server
     /// connection is a descriptor) and returns it; 0 when it cannot be read.
@@ -59,6 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "poolwarden")
         signal(SIGPIPE, SIG_IGN)
+        // From here on a SIGHUP reloads (HangUpReloadService) instead of ending the process.
+        signal(SIGHUP, SIG_IGN)
         let files = Self.raiseFileLimit()
         logger.info("file descriptors", metadata: ["limit": "\(files)", "max_connections": "\(loaded.maxClientConnections)"])
         if files > 0, loaded.maxClientConnections > files {
@@ -70,9 +73,11 @@ struct ServeCommand: AsyncParsableCommand {
         if loaded.callers.isEmpty {
             logger.warning("NO CALLERS ARE CONFIGURED: every request is treated as an admin, so PoolWarden listens on loopback only. Add callers with keys before exposing it.")
         }
-        let (application, _) = try buildApplication(configuration: loaded, host: host, port: port, logger: logger)
+        let (application, _, reloader) = try buildService(
+            configuration: loaded, reloadSource: ConfigSource(path: config!, host: host, port: port), host: host, port: port, logger: logger
+        )
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: application)],
+            services: [.init(service: application), .init(service: HangUpReloadService(reloader: reloader))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
