@@ -52,16 +52,21 @@ enum ServiceHarness {
         return 0
     }
 
+    /// `reloadFrom`: the config file the service reloads (`POST /v1/reload`), read with
+    /// `environment`; nil: the service has none, as when built from a config in memory.
     static func run<Value: Sendable>(
         yaml: String,
         environment: [String: String] = environment,
+        reloadFrom path: String? = nil,
         _ body: @Sendable (APIClient, PoolRegistry) async throws -> Value
     ) async throws -> Value {
         EventLoopStallProbe.startIfAsked()
         let config = try ConfigLoader(environment: environment).load(yaml: yaml)
         var logger = TestLog.logger("poolwarden-test", quiet: .warning)
         logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
-        let (application, registry) = try buildApplication(configuration: config, logger: logger)
+        let (application, registry) = try buildApplication(
+            configuration: config, reloadSource: path.map { ConfigSource(path: $0, environment: environment) }, logger: logger
+        )
         return try await application.test(.live) { client in
             try await body(APIClient(client: client), registry)
         }
