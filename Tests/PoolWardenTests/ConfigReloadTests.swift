@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 import PoolWardenHTTP
 import PoolWardenRuntime
 import TestPostgres
@@ -229,7 +230,7 @@ struct ConfigReloadTests {
         }
     }
 
-    @Test("a servers: budget change applies at once: raised, it serves a borrow waiting on the server; a new budget takes the pools added with it")
+    @Test("a servers: budget change applies at once: raised, it serves a borrow waiting on the server")
     func serverBudgetChange() async throws {
         let server = try await TestPostgres.server()
         let file = try ReloadableConfig()
@@ -251,6 +252,74 @@ struct ConfigReloadTests {
             let budgets = try await api.send(.get, "/v1/servers")["servers"] as? [[String: Any]]
             #expect(budgets?.first?["max"] as? Int == 2)
             #expect(try await api.query(held, "SELECT 1").status == 200)
+        }
+    }
+
+    @Test("a budget comes and goes with the pools added and removed beside it")
+    func budgetAddedAndRemovedWithItsPools() async throws {
+        let server = try await TestPostgres.server()
+        let file = try ReloadableConfig()
+        defer { file.remove() }
+        let label = "\(server.host):\(server.port)"
+        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("before", conninfo: server.conninfo())]))
+        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+            try file.write(file.yaml(
+                pools: [ServiceHarness.pool("capped", conninfo: server.conninfo())],
+                servers: "servers:\n  - { host: \(server.host), port: \(server.port), max_connections: 4 }"
+            ))
+            let added = try await api.reload()
+            #expect(added.changes == ["server_added \(label)", "pool_added capped", "pool_removed before"], "\(added.answer.text)")
+            let budgets = try await api.send(.get, "/v1/servers")["servers"] as? [[String: Any]] ?? []
+            #expect(budgets.count == 1 && budgets.first?["max"] as? Int == 4 && budgets.first?["pools"] as? [String] == ["capped"], "\(budgets)")
+            #expect(try await api.send(.get, "/v1/pools/capped").json["settings"].flatMap { ($0 as? [String: Any])?["server"] as? String } == label)
+
+            try file.write(file.yaml(pools: [ServiceHarness.pool("after", conninfo: server.conninfo())]))
+            let removed = try await api.reload()
+            #expect(removed.changes == ["server_removed \(label)", "pool_added after", "pool_removed capped"], "\(removed.answer.text)")
+            #expect((try await api.send(.get, "/v1/servers")["servers"] as? [[String: Any]])?.isEmpty == true)
+        }
+    }
+
+    /// Refuses any file with a pool named `refused`; otherwise reports each commit as a change.
+    final class RecordingParticipant: ReloadParticipant {
+        let commits = Mutex(0)
+
+        func prepare(_ new: WardenConfig, running: WardenConfig) async throws(ConfigError) -> ReloadCommit {
+            if let index = new.pools.firstIndex(where: { $0.name == "refused" }) {
+                throw ConfigError(path: "pools[\(index)].name", message: "refused by the test participant")
+            }
+            return { [self] in
+                let count = commits.withLock { count in
+                    count += 1
+                    return count
+                }
+                return [ReloadChange(kind: .other, name: "test", detail: "commit \(count)")]
+            }
+        }
+    }
+
+    @Test("a participant that refuses the file refuses the whole reload, nothing changed and nothing committed; accepted, it commits once after the pools")
+    func participantsPrepareThenCommit() async throws {
+        let server = try await TestPostgres.server()
+        let file = try ReloadableConfig()
+        defer { file.remove() }
+        let participant = RecordingParticipant()
+        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "2"])]))
+        try await ServiceHarness.run(yaml: first, reloadFrom: file.path, participants: [participant]) { api, _ in
+            try file.write(file.yaml(pools: [
+                ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "3"]),
+                ServiceHarness.pool("refused", conninfo: server.conninfo()),
+            ]))
+            let refused = try await api.reload()
+            #expect(refused.answer.status == 422 && APIClient.problemFields(refused.answer) == ["pools[1].name"], "\(refused.answer.text)")
+            #expect(participant.commits.withLock { $0 } == 0)
+            #expect(try await api.send(.get, "/v1/pools/main").json.limit("max") == 2)
+            #expect(try await api.send(.get, "/v1/pools/refused").status == 404)
+
+            try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "3"])]))
+            let accepted = try await api.reload()
+            #expect(accepted.changes == ["pool_changed main [\"max\"]", "other test"], "\(accepted.answer.text)")
+            #expect(participant.commits.withLock { $0 } == 1)
         }
     }
 

@@ -54,10 +54,12 @@ enum ServiceHarness {
 
     /// `reloadFrom`: the config file the service reloads (`POST /v1/reload`), read with
     /// `environment`; nil: the service has none, as when built from a config in memory.
+    /// `participants`: what else a reload asks (see `ReloadParticipant`).
     static func run<Value: Sendable>(
         yaml: String,
         environment: [String: String] = environment,
         reloadFrom path: String? = nil,
+        participants: [any ReloadParticipant] = [],
         _ body: @Sendable (APIClient, PoolRegistry) async throws -> Value
     ) async throws -> Value {
         EventLoopStallProbe.startIfAsked()
@@ -65,7 +67,8 @@ enum ServiceHarness {
         var logger = TestLog.logger("poolwarden-test", quiet: .warning)
         logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
         let (application, registry) = try buildApplication(
-            configuration: config, reloadSource: path.map { ConfigSource(path: $0, environment: environment) }, logger: logger
+            configuration: config, reloadSource: path.map { ConfigSource(path: $0, environment: environment) },
+            reloadParticipants: participants, logger: logger
         )
         return try await application.test(.live) { client in
             try await body(APIClient(client: client), registry)
