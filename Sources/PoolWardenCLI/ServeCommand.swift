@@ -60,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "poolwarden")
         signal(SIGPIPE, SIG_IGN)
-        // From here on a SIGHUP reloads (HangUpReloadService) instead of ending the process.
+        // A SIGHUP before the application runs must not end the process; once it runs, it reloads.
         signal(SIGHUP, SIG_IGN)
         let files = Self.raiseFileLimit()
         logger.info("file descriptors", metadata: ["limit": "\(files)", "max_connections": "\(loaded.maxClientConnections)"])
@@ -73,11 +73,12 @@ struct ServeCommand: AsyncParsableCommand {
         if loaded.callers.isEmpty {
             logger.warning("NO CALLERS ARE CONFIGURED: every request is treated as an admin, so PoolWarden listens on loopback only. Add callers with keys before exposing it.")
         }
-        let (application, _, reloader) = try buildService(
-            configuration: loaded, reloadSource: ConfigSource(path: config!, host: host, port: port), host: host, port: port, logger: logger
+        let (application, _) = try buildApplication(
+            configuration: loaded, reloadSource: ConfigSource(path: config!, host: host, port: port), reloadOnHangUp: true,
+            host: host, port: port, logger: logger
         )
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: application), .init(service: HangUpReloadService(reloader: reloader))],
+            services: [.init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

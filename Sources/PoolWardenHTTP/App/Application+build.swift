@@ -4,31 +4,14 @@ import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import PoolWardenRuntime
+import ServiceLifecycle
 
 /// The version `/healthz` reports.
 public let poolWardenVersion = "0.1.0"
 
 /// Builds the whole service from a validated configuration: the pool registry, the generated
 /// routes over `APIHandler`, auth and problem middlewares. Kept apart from `@main` so that tests
-/// run the real application. See ``buildService(configuration:reloadSource:reloadParticipants:host:port:logger:)``
-/// for the parameters.
-public func buildApplication(
-    configuration: WardenConfig,
-    reloadSource: ConfigSource? = nil,
-    reloadParticipants: [any ReloadParticipant] = [],
-    host: String? = nil,
-    port: Int? = nil,
-    logger: Logger = Logger(label: "poolwarden")
-) throws -> (application: some ApplicationProtocol, registry: PoolRegistry) {
-    let service = try buildService(
-        configuration: configuration, reloadSource: reloadSource, reloadParticipants: reloadParticipants,
-        host: host, port: port, logger: logger
-    )
-    return (service.application, service.registry)
-}
-
-/// As ``buildApplication(configuration:reloadSource:reloadParticipants:host:port:logger:)``, with
-/// the reloader too, for `serve` to reload on SIGHUP.
+/// run the real application.
 ///
 /// - Parameters:
 ///   - reloadSource: the file the configuration came from, read again by every reload; nil (a
@@ -36,14 +19,17 @@ public func buildApplication(
 ///   - reloadParticipants: what a reload reconfigures beside the pools and callers (a TLS
 ///     certificate, say), each checked before anything changes and then committed, in this order
 ///     (see ``ReloadParticipant``).
-public func buildService(
+///   - reloadOnHangUp: SIGHUP reloads too, for as long as the application runs (`serve`; not for
+///     tests, which share one process).
+public func buildApplication(
     configuration: WardenConfig,
     reloadSource: ConfigSource? = nil,
     reloadParticipants: [any ReloadParticipant] = [],
+    reloadOnHangUp: Bool = false,
     host: String? = nil,
     port: Int? = nil,
     logger: Logger = Logger(label: "poolwarden")
-) throws -> (application: some ApplicationProtocol, registry: PoolRegistry, reloader: ConfigReloader) {
+) throws -> (application: some ApplicationProtocol, registry: PoolRegistry) {
     // The metrics backend first, so that the registry's metrics land in it from the start.
     let exporter = PrometheusExporter.shared
     let registry = PoolRegistry(pools: configuration.pools, servers: configuration.servers, logger: logger)
@@ -75,6 +61,8 @@ public func buildService(
             AuthMiddleware(callers: callers),
         ]
     )
+    var services: [any Service] = [PoolRegistryService(registry: registry)]
+    if reloadOnHangUp { services.append(HangUpReloadService(reloader: reloader)) }
     let application = Application(
         router: router,
         server: .http1(configuration: .init(additionalChannelHandlers: connections.channelHandlers)),
@@ -86,8 +74,8 @@ public func buildService(
             // the service (and its request timeout) only at the kernel's SYN-ACK retries, 30 s on.
             backlog: 4096
         ),
-        services: [PoolRegistryService(registry: registry)],
+        services: services,
         logger: logger
     )
-    return (application, registry, reloader)
+    return (application, registry)
 }

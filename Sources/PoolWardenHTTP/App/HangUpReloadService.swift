@@ -10,8 +10,9 @@ struct HangUpReloadService: Service {
     let reloader: ConfigReloader
 
     func run() async throws {
-        // The disposition must not terminate the process: `serve` sets SIG_IGN before the service
-        // starts, and the dispatch source still sees the signal.
+        // The default disposition ends the process; ignored, the dispatch source still sees the
+        // signal. `serve` ignores it already at start, before the service runs.
+        signal(SIGHUP, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         source.setEventHandler { [reloader] in
             Task { _ = try? await reloader.reload(trigger: "SIGHUP") }
