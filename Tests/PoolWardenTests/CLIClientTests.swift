@@ -230,10 +230,7 @@ struct CLIClientTests {
     @Test("reload prints what changed (--json: the answer), and every problem of an invalid file by field, exit 2")
     func reload() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
-        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo())]))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run({ $0.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo())]) }) { api, file in
             let port = api.client.port
             let same = try await Self.cli(["reload"], port: port, key: ServiceHarness.adminKey)
             #expect(same.status == 0 && same.stdout == "reloaded: nothing changed\n", "\(same)")

@@ -28,13 +28,10 @@ struct ConfigReloadTests {
     @Test("pools: new ones start, removed ones drain (their leases revoked), changed ones take the file's settings and lose their drift; API pools stay")
     func poolsAddedChangedRemoved() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
-        let first = try file.write(file.yaml(pools: [
+        try await ReloadableConfig.run({ $0.yaml(pools: [
             ServiceHarness.pool("keep", conninfo: server.conninfo(), extra: ["max": "2"]),
             ServiceHarness.pool("gone", conninfo: server.conninfo(), extra: ["max": "2"]),
-        ]))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+        ]) }) { api, file in
             let doomed = try await api.borrow("gone")
             #expect(try await api.query(doomed, "BEGIN").status == 200)
             #expect(try await api.send(.patch, "/v1/pools/keep", body: #"{"max": 5}"#).status == 200)
@@ -75,10 +72,7 @@ struct ConfigReloadTests {
     @Test("a limit raised while a lease is held and a borrow waits: the waiter is served, the lease goes on; lowered again, no lease is cut")
     func resizeWhileLeasesHeldAndBorrowsWait() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
-        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "1"])]))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run({ $0.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "1"])]) }) { api, file in
             let held = try await api.borrow("main")
             let pid = try await api.query(held, "SELECT pg_backend_pid()")["rows"] as? [[Int]]
             #expect(try await api.query(held, "BEGIN").status == 200)
@@ -110,15 +104,12 @@ struct ConfigReloadTests {
     @Test("a changed conninfo or password recycles gracefully: idle connections now, a leased one at its release, the lease unharmed")
     func credentialChangeRecyclesGracefully() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
         let password = server.password ?? "unused-pw-71"
         let environment = ServiceHarness.environment.merging(["T_PW_A": password, "T_PW_B": password]) { $1 }
         @Sendable func pool(_ conninfo: String, _ variable: String) -> String {
             ServiceHarness.pool("main", conninfo: conninfo, extra: ["min": "2", "max": "3", "password_env": variable])
         }
-        let first = try file.write(file.yaml(pools: [pool(server.conninfo(), "T_PW_A")]))
-        try await ServiceHarness.run(yaml: first, environment: environment, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run(environment: environment, { $0.yaml(pools: [pool(server.conninfo(), "T_PW_A")]) }) { api, file in
             let held = try await api.borrow("main")
             let heldPID = try #require((try await api.query(held, "SELECT pg_backend_pid()")["rows"] as? [[Int]])?.first?.first)
             let opened = try await api.waitForPool("main") { $0.count("idle") >= 1 }
@@ -156,16 +147,13 @@ struct ConfigReloadTests {
     @Test("callers, keys and grants change for the next request; a caller that lost its grant keeps its lease until it releases it")
     func callersChangeForNextRequest() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
         let lateKey = "late-key-0123456789abcdef"
         let environment = ServiceHarness.environment.merging(["T_LATE_KEY": lateKey]) { $1 }
         let pools = [
             ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "2"]),
             ServiceHarness.pool("side", conninfo: server.conninfo(), extra: ["max": "2"]),
         ]
-        let first = try file.write(file.yaml(pools: pools))
-        try await ServiceHarness.run(yaml: first, environment: environment, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run(environment: environment, { $0.yaml(pools: pools) }) { api, file in
             let lease = try await api.borrow("main")
             #expect(try await api.query(lease, "BEGIN").status == 200)
             try file.write(file.yaml(pools: pools, callers: """
@@ -192,10 +180,7 @@ struct ConfigReloadTests {
     @Test("an invalid file changes nothing and names every problem by field, a missing file and a budget move included")
     func invalidFileChangesNothing() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
-        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "2"])]))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run({ $0.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "2"])]) }) { api, file in
             try file.write(file.yaml(
                 pools: [
                     ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "4"]),
@@ -233,12 +218,9 @@ struct ConfigReloadTests {
     @Test("a servers: budget change applies at once: raised, it serves a borrow waiting on the server")
     func serverBudgetChange() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
         let pools = [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "3"])]
         @Sendable func servers(_ max: Int) -> String { "servers:\n  - { host: \(server.host), port: \(server.port), max_connections: \(max) }" }
-        let first = try file.write(file.yaml(pools: pools, servers: servers(1)))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run({ $0.yaml(pools: pools, servers: servers(1)) }) { api, file in
             let held = try await api.borrow("main")
             let waiter = Task { try await api.send(.post, "/v1/pools/main/leases", key: ServiceHarness.otherKey, body: #"{"wait_ms": 30000}"#) }
             let waiting = try await api.waitForPool("main") { $0.count("waiting") == 1 }
@@ -258,11 +240,8 @@ struct ConfigReloadTests {
     @Test("a budget comes and goes with the pools added and removed beside it")
     func budgetAddedAndRemovedWithItsPools() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
         let label = "\(server.host):\(server.port)"
-        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("before", conninfo: server.conninfo())]))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run({ $0.yaml(pools: [ServiceHarness.pool("before", conninfo: server.conninfo())]) }) { api, file in
             try file.write(file.yaml(
                 pools: [ServiceHarness.pool("capped", conninfo: server.conninfo())],
                 servers: "servers:\n  - { host: \(server.host), port: \(server.port), max_connections: 4 }"
@@ -301,11 +280,8 @@ struct ConfigReloadTests {
     @Test("a participant that refuses the file refuses the whole reload, nothing changed and nothing committed; accepted, it commits once after the pools")
     func participantsPrepareThenCommit() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
         let participant = RecordingParticipant()
-        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "2"])]))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path, participants: [participant]) { api, _ in
+        try await ReloadableConfig.run(participants: [participant], { $0.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "2"])]) }) { api, file in
             try file.write(file.yaml(pools: [
                 ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "3"]),
                 ServiceHarness.pool("refused", conninfo: server.conninfo()),
@@ -326,10 +302,7 @@ struct ConfigReloadTests {
     @Test("reloads asked at once run one after the other: the pool the file adds is added once")
     func concurrentReloadsSerialized() async throws {
         let server = try await TestPostgres.server()
-        let file = try ReloadableConfig()
-        defer { file.remove() }
-        let first = try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo())]))
-        try await ServiceHarness.run(yaml: first, reloadFrom: file.path) { api, _ in
+        try await ReloadableConfig.run({ $0.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo())]) }) { api, file in
             try file.write(file.yaml(pools: [
                 ServiceHarness.pool("main", conninfo: server.conninfo()),
                 ServiceHarness.pool("added", conninfo: server.conninfo()),

@@ -1,4 +1,5 @@
 import Foundation
+import PoolWardenRuntime
 import TestPostgres
 
 /// A config file in a directory of its own that a test rewrites between reloads, always with the
@@ -41,6 +42,22 @@ struct ReloadableConfig: Sendable {
 
     func remove() {
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Writes the file `first` makes, runs the service from it (`ServiceHarness.run`, reloading
+    /// from it) until `body` returns, and removes it.
+    static func run(
+        environment: [String: String] = ServiceHarness.environment,
+        participants: [any ReloadParticipant] = [],
+        _ first: (ReloadableConfig) -> String,
+        _ body: @Sendable (APIClient, ReloadableConfig) async throws -> Void
+    ) async throws {
+        let file = try ReloadableConfig()
+        defer { file.remove() }
+        let yaml = try file.write(first(file))
+        try await ServiceHarness.run(yaml: yaml, environment: environment, reloadFrom: file.path, participants: participants) { api, _ in
+            try await body(api, file)
+        }
     }
 }
 
