@@ -174,6 +174,8 @@ struct ConfigReloadTests {
             #expect(try await api.send(.delete, "/v1/leases/\(lease)", key: ServiceHarness.appKey).status == 204)
             #expect(try await api.borrow("side").hasPrefix("pwl_"))
             #expect(!answer.text.contains(lateKey))
+            let config = try await api.send(.get, "/v1/config").text
+            #expect(config.contains("key_env: T_LATE_KEY") && !config.contains("T_OTHER_KEY"), "GET /v1/config kept the old callers: \(config)")
         }
     }
 
