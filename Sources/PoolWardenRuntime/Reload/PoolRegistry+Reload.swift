@@ -36,15 +36,19 @@ extension PoolRegistry {
                 guard let entry = state.pools[id] else { return nil }
                 return (name, RunningPool(settings: entry.settings, fromConfig: entry.configured != nil, budget: entry.server.flatMap { labels[$0] }))
             }
-            let budgets = state.servers.map { ($0.label, $0.endpoints, state.group.serverUsage($0.id)?.limit ?? 0) }
+            let budgets = state.servers.map { budget -> (label: String, endpoints: Set<ServerAddress>, max: Int) in
+                (budget.label, budget.endpoints, state.group.serverUsage(budget.id)?.limit ?? 0)
+            }
             return (Dictionary(pools, uniquingKeysWith: { first, _ in first }), budgets)
         }
         let kept = running.filter { name, pool in !pool.fromConfig && !new.pools.contains { $0.name == name } }
-        let resolved = await Self.resolveOffThread(budgets: new.servers, known: Set(budgets.map(\.0)), conninfos: new.pools.map(\.conninfo) + kept.values.map(\.settings.conninfo))
+        let resolved = await Self.resolveOffThread(
+            budgets: new.servers, known: Set(budgets.map(\.label)), conninfos: new.pools.map(\.conninfo) + kept.values.map(\.settings.conninfo)
+        )
 
         var plan = ReloadPlan()
         var problems: [ConfigProblem] = []
-        let runningBudgets = Dictionary(budgets.map { ($0.0, (endpoints: $0.1, max: $0.2)) }, uniquingKeysWith: { first, _ in first })
+        let runningBudgets = Dictionary(budgets.map { ($0.label, $0) }, uniquingKeysWith: { first, _ in first })
         var newBudgets: [(label: String, endpoints: Set<ServerAddress>)] = []
         for budget in new.servers {
             let label = "\(budget.host):\(budget.port)"
@@ -57,7 +61,7 @@ extension PoolRegistry {
                 plan.budgetsAdded.append((label, endpoints, budget.maxConnections))
             }
         }
-        plan.budgetsRemoved = budgets.map(\.0).filter { label in !newBudgets.contains { $0.label == label } }
+        plan.budgetsRemoved = budgets.map(\.label).filter { label in !newBudgets.contains { $0.label == label } }
         func budget(reaching conninfo: String) -> String? {
             guard let endpoints = resolved.conninfos[conninfo] ?? nil else { return nil }
             return newBudgets.first { !$0.endpoints.isDisjoint(with: endpoints) }?.label
