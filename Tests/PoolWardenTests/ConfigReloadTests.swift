@@ -201,15 +201,18 @@ struct ConfigReloadTests {
             #expect(try await api.send(.get, "/v1/pools/more").status == 404)
             #expect(try await api.send(.get, "/v1/pools", key: ServiceHarness.appKey).status == 200, "the callers changed")
 
-            // A running pool cannot move into a budget added under it.
+            // A running pool cannot move into a budget added under it; the callers of that file,
+            // valid on their own, are not registered either.
             try file.write(file.yaml(
                 pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "4"])],
-                servers: "servers:\n  - { host: \(server.host), port: \(server.port), max_connections: 3 }"
+                servers: "servers:\n  - { host: \(server.host), port: \(server.port), max_connections: 3 }",
+                callers: ReloadableConfig.callers + "\n  - { name: ghost-reloaded, role: client, key_sha256: \(String(repeating: "ab", count: 32)) }"
             ))
             let moved = try await api.reload()
             #expect(moved.answer.status == 422 && APIClient.problemFields(moved.answer) == ["servers[0]"], "\(moved.answer.text)")
             #expect((try await api.send(.get, "/v1/servers")["servers"] as? [[String: Any]])?.isEmpty == true)
             #expect(try await api.send(.get, "/v1/pools/main").json.limit("max") == 2)
+            #expect(!(try await api.send(.get, "/metrics", key: nil).text.contains("ghost-reloaded")), "a refused caller's counters were registered")
 
             try FileManager.default.removeItem(atPath: file.path)
             let missing = try await api.reload()

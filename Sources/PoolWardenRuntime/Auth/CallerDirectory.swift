@@ -24,10 +24,10 @@ public final class CallerDirectory: Sendable {
 extension CallerDirectory: ReloadParticipant {
     public func prepare(_ new: WardenConfig, running: WardenConfig) async throws(ConfigError) -> ReloadCommit {
         let changes = CallerChanges.between(running.callers, new.callers)
-        // Built here, where a failure could still refuse the reload; the swap itself cannot fail.
-        let registry = CallerRegistry(config: new)
+        // Built at commit, not here: building one registers its callers' counters in /metrics,
+        // which a refused reload must not do. The loader has checked the callers already.
         return { [self] in
-            replace(with: registry)
+            replace(with: CallerRegistry(config: new))
             return changes
         }
     }
