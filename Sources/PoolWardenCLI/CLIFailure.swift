@@ -48,6 +48,13 @@ enum CLIFailure: Error {
                     .split(whereSeparator: \.isNewline).joined(separator: " ")
                 return "poolwarden: HTTP \(answer.status)" + (text.isEmpty ? "" : ": \(text)")
             }
+            let problems = problem.problems ?? []
+            if !problems.isEmpty {
+                // One line per problem, as --check-config prints them, rather than the detail's one.
+                let count = "\(problems.count) problem\(problems.count == 1 ? "" : "s")"
+                return (["poolwarden: \(problem.code.rawValue): the config file has \(count) and nothing was changed"]
+                    + problems.map { "poolwarden:   \(Self.line($0))" }).joined(separator: "\n")
+            }
             var first = "poolwarden: \(problem.code.rawValue): \(problem.detail)"
             if let sqlstate = problem.sqlstate { first += " (SQLSTATE \(sqlstate))" }
             if problem.code == .unauthorized && !keyGiven { first += " (set POOLWARDEN_KEY or pass --api-key)" }
@@ -58,5 +65,11 @@ enum CLIFailure: Error {
             if let position = problem.position { lines.append("poolwarden: at character \(position)") }
             return lines.joined(separator: "\n")
         }
+    }
+
+    private static func line(_ problem: Components.Schemas.ConfigProblem) -> String {
+        var text = problem.field.isEmpty ? problem.message : "\(problem.field): \(problem.message)"
+        if let line = problem.line { text += problem.column.map { " (line \(line), column \($0))" } ?? " (line \(line))" }
+        return text
     }
 }

@@ -18,7 +18,7 @@ struct PoolWardenCommand: AsyncParsableCommand {
             ServeCommand.self, PingCommand.self,
             StatusCommand.self, BorrowCommand.self, QueryCommand.self, ReleaseCommand.self, RenewCommand.self,
             LeasesCommand.self, RevokeCommand.self, ResizeCommand.self, RecycleCommand.self, PauseCommand.self, ResumeCommand.self,
-            CreatePoolCommand.self, DeletePoolCommand.self,
+            CreatePoolCommand.self, DeletePoolCommand.self, ReloadCommand.self,
         ]
     )
 

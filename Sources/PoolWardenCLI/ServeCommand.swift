@@ -6,7 +6,8 @@ import PoolWardenRuntime
 import ServiceLifecycle
 
 /// `poolwarden serve`: runs the service from a config file until SIGTERM or SIGINT, then drains
-/// in-flight requests, rolls back and closes every server connection, and exits 0.
+/// in-flight requests, rolls back and closes every server connection, and exits 0. SIGHUP
+/// reloads the file (see `ConfigReloader`).
 struct ServeCommand: AsyncParsableCommand {
     /// Raises the soft limit on open files to the hard one (each client connection and each server
     /// connection is a descriptor) and returns it; 0 when it cannot be read.
@@ -70,6 +71,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "poolwarden")
         signal(SIGPIPE, SIG_IGN)
+        // A SIGHUP before the application runs must not end the process; once it runs, it reloads.
+        signal(SIGHUP, SIG_IGN)
         let files = Self.raiseFileLimit()
         logger.info("file descriptors", metadata: ["limit": "\(files)", "max_connections": "\(loaded.maxClientConnections)"])
         if files > 0, loaded.maxClientConnections > files {
@@ -82,7 +85,10 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("NO CALLERS ARE CONFIGURED: every request is treated as an admin, so PoolWarden listens on loopback only. Add callers with keys before exposing it.")
         }
         let tls = try startTLS(loaded, logger: logger)
-        let (application, _) = try buildApplication(configuration: loaded, host: host, port: port, tls: tls, logger: logger)
+        let (application, _) = try buildApplication(
+            configuration: loaded, reloadSource: ConfigSource(path: config!, host: host, port: port), reloadOnHangUp: true,
+            host: host, port: port, tls: tls, logger: logger
+        )
         var groupConfiguration = ServiceGroupConfiguration(
             services: [.init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],

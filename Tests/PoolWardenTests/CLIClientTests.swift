@@ -227,6 +227,35 @@ struct CLIClientTests {
         }
     }
 
+    @Test("reload prints what changed (--json: the answer), and every problem of an invalid file by field, exit 2")
+    func reload() async throws {
+        let server = try await TestPostgres.server()
+        try await ReloadableConfig.run({ $0.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo())]) }) { api, file in
+            let port = api.client.port
+            let same = try await Self.cli(["reload"], port: port, key: ServiceHarness.adminKey)
+            #expect(same.status == 0 && same.stdout == "reloaded: nothing changed\n", "\(same)")
+
+            try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "7"])]))
+            let changed = try await Self.cli(["reload"], port: port, key: ServiceHarness.adminKey)
+            #expect(changed.status == 0, "\(changed)")
+            #expect(changed.stdout == "reloaded: 1 change(s)\n  pool main: max from the file\n", "\(changed)")
+
+            try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "6"])]))
+            let json = try await Self.cli(["reload", "--json"], port: port, key: ServiceHarness.adminKey)
+            let answer = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+            #expect((answer["changes"] as? [[String: Any]])?.first?["kind"] as? String == "pool_changed")
+
+            try file.write(file.yaml(pools: [ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "0", "min": "-1"])]))
+            let invalid = try await Self.cli(["reload"], port: port, key: ServiceHarness.adminKey)
+            #expect(invalid.status == 2, "\(invalid)")
+            #expect(invalid.stderr.hasPrefix("poolwarden: invalid_config: the config file has 2 problems and nothing was changed\n"), "\(invalid)")
+            #expect(invalid.stderr.contains("poolwarden:   pools[0].max: ") && invalid.stderr.contains("poolwarden:   pools[0].min: "), "\(invalid)")
+
+            let client = try await Self.cli(["reload"], port: port, key: ServiceHarness.appKey)
+            #expect(client.status == 2 && client.stderr.contains("forbidden"), "\(client)")
+        }
+    }
+
     @Test("nothing listening: exit 3 with the URL in the message")
     func unreachable() async throws {
         let port = try TestCluster.freePort()

@@ -20,7 +20,10 @@ enum CLIProcess {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("poolwarden").path
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+    /// `executable`: another program than `poolwarden` (the tests' openssl), run the same way:
+    /// waited for with `waitpid` on its own pid, as Foundation's `Process` can miss its child's
+    /// exit in this process, where other tests spawn and reap children too.
+    static func run(_ arguments: [String], environment: [String: String] = [:], executable: String = binary) async throws -> Result {
         let base = NSTemporaryDirectory() + "poolwarden-cli-\(UUID().uuidString)"
         let outPath = base + ".out", errPath = base + ".err"
         defer {
@@ -36,7 +39,7 @@ enum CLIProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv = ([binary] + arguments).map { strdup($0) }
+        let argv = ([executable] + arguments).map { strdup($0) }
         let envp = variables.map { strdup("\($0.key)=\($0.value)") }
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
@@ -45,7 +48,7 @@ enum CLIProcess {
                 posix_spawn(&pid, argv[0]!, &actions, nil, arguments.baseAddress!, environment.baseAddress!)
             }
         }
-        guard spawned == 0 else { throw HarnessError("cannot start \(binary): error \(spawned)") }
+        guard spawned == 0 else { throw HarnessError("cannot start \(executable): error \(spawned)") }
 
         // waitpid blocks: off the cooperative pool, which also runs the in-process service.
         let status = try await TestPostgres.offThread { [pid] () -> Int32 in

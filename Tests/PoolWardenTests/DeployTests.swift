@@ -157,13 +157,14 @@ struct DeployTests {
 
     // MARK: systemd
 
-    @Test("poolwarden.service: hardened, keys from the EnvironmentFile, runs poolwarden serve --config, stops after shutdown_grace")
+    @Test("poolwarden.service: hardened, keys from the EnvironmentFile, runs poolwarden serve --config, reloads with SIGHUP, stops after shutdown_grace")
     func systemdUnit() throws {
         let unit = try SystemdUnit(text: Deploy.text("deploy/poolwarden.service"))
         let expected: [String: String] = [
             "DynamicUser": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "NoNewPrivileges": "yes",
             "PrivateTmp": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "", "SystemCallFilter": "@system-service",
             "KillSignal": "SIGTERM", "Restart": "on-failure", "EnvironmentFile": "/etc/poolwarden/poolwarden.env",
+            "ExecReload": "/bin/kill -HUP $MAINPID",
         ]
         for (key, value) in expected.sorted(by: { $0.key < $1.key }) {
             #expect(unit.values("Service", key).contains(value), "[Service] \(key)=\(value); found \(unit.values("Service", key))")

@@ -52,9 +52,14 @@ enum ServiceHarness {
         return 0
     }
 
+    /// `reloadFrom`: the config file the service reloads (`POST /v1/reload`), read with
+    /// `environment`; nil: the service has none, as when built from a config in memory.
+    /// `participants`: what else a reload asks (see `ReloadParticipant`).
     static func run<Value: Sendable>(
         yaml: String,
         environment: [String: String] = environment,
+        reloadFrom path: String? = nil,
+        participants: [any ReloadParticipant] = [],
         tls: ServerTLS? = nil,
         _ body: @Sendable (APIClient, PoolRegistry) async throws -> Value
     ) async throws -> Value {
@@ -62,7 +67,10 @@ enum ServiceHarness {
         let config = try ConfigLoader(environment: environment).load(yaml: yaml)
         var logger = TestLog.logger("poolwarden-test", quiet: .warning)
         logger[metadataKey: "test"] = "\(Test.current?.name.prefix(24) ?? "-")"
-        let (application, registry) = try buildApplication(configuration: config, tls: tls, logger: logger)
+        let (application, registry) = try buildApplication(
+            configuration: config, reloadSource: path.map { ConfigSource(path: $0, environment: environment) },
+            reloadParticipants: participants, tls: tls, logger: logger
+        )
         return try await application.test(.live) { client in
             try await body(APIClient(client: client), registry)
         }

@@ -328,3 +328,66 @@ extension TLSTests {
         }
     }
 }
+
+extension TLSTests {
+    /// POSTs `/v1/reload` over HTTPS as the admin; the status and body.
+    static func reload(_ client: HTTPSClient) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: "https://127.0.0.1:\(client.port)/v1/reload")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(ServiceHarness.adminKey)")
+        let response = try await client.client.execute(request, timeout: .seconds(30))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    @Test("POST /v1/reload reads renewed certificate files in place; files that do not load refuse the reload by field and the old ones keep serving")
+    func reloadRenewsCertificate() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let first = try await certificates.issued("first", subject: "/CN=localhost", server: true)
+        let renewed = try await certificates.issued("renewed", subject: "/CN=localhost", by: "foreign-ca", server: true)
+        let mismatched = try await certificates.issued("mismatched", subject: "/CN=localhost", server: true)
+        // The service reads tls.crt and tls.key, as a mounted Secret's files, renewed in place.
+        let certificate = "\(certificates.folder)/tls.crt", key = "\(certificates.folder)/tls.key"
+        @Sendable func install(_ pair: TestCertificates.Pair, key keyFrom: String? = nil) throws {
+            for (from, to) in [(pair.certificate, certificate), (keyFrom ?? pair.key, key)] {
+                try? FileManager.default.removeItem(atPath: to)
+                try FileManager.default.copyItem(atPath: from, toPath: to)
+            }
+        }
+        try install(first)
+        let yaml = Self.config(certificates, server: TestCertificates.Pair(certificate: certificate, key: key), clientCA: false, callers: Self.keyCallers)
+        let file = "\(certificates.folder)/poolwarden.yaml"
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        try await ServiceHarness.run(yaml: yaml, reloadFrom: file) { api, _ in
+            let port = api.client.port ?? 0
+            let oldTrust = try HTTPSClient(port: port, trusting: certificates.authority)
+            let newTrust = try HTTPSClient(port: port, trusting: certificates.foreignAuthority)
+            defer { Task { await oldTrust.shutdown(); await newTrust.shutdown() } }
+
+            // Nothing changed: the reload says so.
+            let unchanged = try await Self.reload(oldTrust)
+            #expect(unchanged.status == 200, "\(unchanged.body)")
+            #expect(!unchanged.body.contains("listen.tls"), "\(unchanged.body)")
+
+            // A key that is not the certificate's: 422 naming the field; the old files serve on.
+            try install(renewed, key: mismatched.key)
+            let refused = try await Self.reload(oldTrust)
+            #expect(refused.status == 422, "\(refused.body)")
+            #expect(refused.body.contains("listen.tls.key_file"), "\(refused.body)")
+            let freshOld = try HTTPSClient(port: port, trusting: certificates.authority)
+            #expect(try await freshOld.get("/healthz").get().status == 200)
+            await freshOld.shutdown()
+
+            try install(renewed)
+            let applied = try await Self.reload(oldTrust)
+            #expect(applied.status == 200, "\(applied.body)")
+            #expect(applied.body.contains("listen.tls"), "\(applied.body)")
+            #expect(try await newTrust.get("/healthz").get().status == 200)
+            let staleTrust = try HTTPSClient(port: port, trusting: certificates.authority)
+            if case .success = await staleTrust.get("/healthz") { Issue.record("the old certificate was still served after the reload") }
+            await staleTrust.shutdown()
+            await oldTrust.shutdown()
+            await newTrust.shutdown()
+        }
+    }
+}

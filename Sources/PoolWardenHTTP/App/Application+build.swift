@@ -5,16 +5,30 @@ import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import PoolWardenRuntime
+import ServiceLifecycle
 
 /// The version `/healthz` reports.
 public let poolWardenVersion = "0.1.0"
 
 /// Builds the whole service from a validated configuration: the pool registry, the generated
 /// routes over `APIHandler`, auth and problem middlewares, and HTTPS when `listen.tls` is set.
-/// Kept apart from `@main` so that tests run the real application. `tls` is the listener's TLS
-/// when the caller keeps it (to reload its files); nil makes it from `listen.tls`.
+/// Kept apart from `@main` so that tests run the real application.
+///
+/// - Parameters:
+///   - reloadSource: the file the configuration came from, read again by every reload; nil (a
+///     configuration built in memory) makes `POST /v1/reload` answer 409 `reload_unavailable`.
+///   - reloadParticipants: what a reload reconfigures beside the pools and callers (a TLS
+///     certificate, say), each checked before anything changes and then committed, in this order
+///     (see ``ReloadParticipant``).
+///   - reloadOnHangUp: SIGHUP reloads too, for as long as the application runs (`serve`; not for
+///     tests, which share one process).
+///   - tls: the listener's TLS when the caller keeps it; nil makes it from `listen.tls`. Either
+///     way a reload reads its files again (it is a participant, after the callers).
 public func buildApplication(
     configuration: WardenConfig,
+    reloadSource: ConfigSource? = nil,
+    reloadParticipants: [any ReloadParticipant] = [],
+    reloadOnHangUp: Bool = false,
     host: String? = nil,
     port: Int? = nil,
     tls: ServerTLS? = nil,
@@ -25,16 +39,21 @@ public func buildApplication(
     let exporter = PrometheusExporter.shared
     let registry = PoolRegistry(pools: configuration.pools, servers: configuration.servers, logger: logger)
     let listen = try configuration.resolvedListen(host: host, port: port)
-    let callers = CallerRegistry(config: configuration)
+    let callers = CallerDirectory(CallerRegistry(config: configuration))
+    let reloader = ConfigReloader(
+        source: reloadSource, configuration: configuration, registry: registry,
+        participants: [callers] + (tls.map { [$0] } ?? []) + reloadParticipants, logger: logger
+    )
     let connections = ClientConnections(
         limit: configuration.maxClientConnections, requestTimeout: configuration.requestTimeout, logger: logger
     )
-    let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion, configuration: configuration)
+    let handler = APIHandler(registry: registry, metrics: exporter, version: poolWardenVersion, reloader: reloader)
 
     let router = Router(context: WardenRequestContext.self)
     router.add(middleware: EventLoopAffinityMiddleware())
-    if tls?.requiresClientCertificates == true {
-        router.add(middleware: PeerCertificateMiddleware())
+    if let tls {
+        // With any TLS listener: a reload may start asking for client certificates.
+        router.add(middleware: PeerCertificateMiddleware(tls: tls))
     }
     router.add(middleware: PoolListMiddleware(registry: registry, callers: callers))
     router.add(middleware: RouteFallbackMiddleware())
@@ -51,6 +70,8 @@ public func buildApplication(
             AuthMiddleware(callers: callers),
         ]
     )
+    var services: [any Service] = [PoolRegistryService(registry: registry)]
+    if reloadOnHangUp { services.append(HangUpReloadService(reloader: reloader)) }
     let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: connections.channelHandlers)
     let application = Application(
         router: router,
@@ -63,7 +84,7 @@ public func buildApplication(
             // the service (and its request timeout) only at the kernel's SYN-ACK retries, 30 s on.
             backlog: 4096
         ),
-        services: [PoolRegistryService(registry: registry)],
+        services: services,
         logger: logger
     )
     return (application, registry)

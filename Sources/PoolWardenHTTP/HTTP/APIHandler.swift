@@ -10,8 +10,9 @@ struct APIHandler: APIProtocol {
     let registry: PoolRegistry
     let metrics: PrometheusExporter
     let version: String
-    /// The configuration read at start: what only the file sets (listen, callers, servers).
-    let configuration: WardenConfig
+    /// Holds the configuration in force (what only the file sets: listen, callers, servers) and
+    /// reloads it.
+    let reloader: ConfigReloader
 
     func healthz(_ input: Operations.Healthz.Input) async throws -> Operations.Healthz.Output {
         .ok(.init(body: .json(.init(status: .ok, version: version))))
@@ -59,7 +60,12 @@ struct APIHandler: APIProtocol {
 
     func getConfig(_ input: Operations.GetConfig.Input) async throws -> Operations.GetConfig.Output {
         _ = try RequestCaller.requireAdmin()
-        return .ok(.init(body: .yaml(HTTPBody(ConfigRenderer.yaml(configuration, pools: registry.runningSettings())))))
+        return .ok(.init(body: .yaml(HTTPBody(ConfigRenderer.yaml(reloader.configuration, pools: registry.runningSettings())))))
+    }
+
+    func reloadConfig(_ input: Operations.ReloadConfig.Input) async throws -> Operations.ReloadConfig.Output {
+        _ = try RequestCaller.requireAdmin()
+        return .ok(.init(body: .json(.init(try await reloader.reload(trigger: "POST /v1/reload")))))
     }
 
     func createPool(_ input: Operations.CreatePool.Input) async throws -> Operations.CreatePool.Output {

@@ -4,7 +4,8 @@ import PoolWardenRuntime
 
 /// Checks the bearer key of every /v1 operation and makes the caller known to the handler.
 struct AuthMiddleware: ServerMiddleware {
-    let callers: CallerRegistry
+    /// Read once per request: a reload's new callers apply from the next one.
+    let callers: CallerDirectory
 
     /// Operations anyone may call: probes, metrics and the contract itself.
     static let open: Set<String> = ["healthz", "readyz", "metrics", "getOpenAPISpec"]
@@ -19,7 +20,7 @@ struct AuthMiddleware: ServerMiddleware {
         if Self.open.contains(operationID) {
             return try await next(request, body, metadata)
         }
-        let caller = try callers.authenticate(
+        let caller = try callers.current.authenticate(
             authorizationHeader: request.headerFields[.authorization], peerSubject: RequestPeer.subject
         ).get()
         return try await RequestCaller.$current.withValue(caller) {

@@ -169,3 +169,26 @@ extension JSONValue {
         }
     }
 }
+
+extension Components.Schemas.ReloadResult {
+    init(_ report: ReloadReport) {
+        self.init(
+            changes: report.changes.map { change in
+                .init(
+                    kind: .init(rawValue: change.kind.rawValue) ?? .other,
+                    name: change.name,
+                    fields: change.fields,
+                    detail: change.detail
+                )
+            },
+            restartRequired: report.restartRequired,
+            failures: report.failures
+        )
+    }
+}
+
+extension Components.Schemas.ConfigProblem {
+    init(_ problem: PoolWardenRuntime.ConfigProblem) {
+        self.init(field: problem.path, message: problem.message, line: problem.line, column: problem.column)
+    }
+}

@@ -38,13 +38,16 @@ enum RequestPeer {
 
 /// Reads the client certificate of the request's connection (already verified against
 /// `listen.tls.client_ca_file` by the handshake) and makes its subject known to authentication.
-/// Installed only with mutual TLS.
+/// Installed with any TLS listener, and at work while it asks for client certificates.
 struct PeerCertificateMiddleware: RouterMiddleware {
+    let tls: ServerTLS
+
     func handle(
         _ request: Request,
         context: WardenRequestContext,
         next: (Request, WardenRequestContext) async throws -> Response
     ) async throws -> Response {
+        guard tls.requiresClientCertificates else { return try await next(request, context) }
         let certificate = try? await context.channel.nioSSL_peerCertificate().get()
         return try await RequestPeer.$subject.withValue(certificate.flatMap(RequestPeer.subject(of:))) {
             try await next(request, context)

@@ -11,9 +11,12 @@ struct PoolListMiddleware: RouterMiddleware {
     typealias Context = WardenRequestContext
 
     let registry: PoolRegistry
-    let callers: CallerRegistry
+    let callers: CallerDirectory
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // One value for both identifying and counting: a reload in between must not count the
+        // key of one set of callers against the other's.
+        let callers = callers.current
         guard request.method == .get, request.uri.path == "/v1/pools", request.uri.query == nil,
             Self.acceptsJSON(request.headers[values: .accept]),
             case .success(let match) = callers.identify(authorizationHeader: request.headers[.authorization], peerSubject: RequestPeer.subject)

@@ -32,6 +32,8 @@ enum Problem {
             case .poolDeleted: .poolDeleted
             case .released: .released
             }
+        case .invalidConfig(let problems):
+            problem.problems = problems.map(Components.Schemas.ConfigProblem.init)
         case .statementTimeout:
             // What PostgreSQL reports for the cancel the service sent, so that clients handling
             // query_canceled by SQLSTATE see it here too.
@@ -106,6 +108,8 @@ enum Problem {
         case .notFound: "Not found"
         case .methodNotAllowed: "Method not allowed"
         case .notReady: "Not ready"
+        case .reloadUnavailable: "Reload unavailable"
+        case .invalidConfig: "Invalid config"
         case .shuttingDown: "Shutting down"
         case .internal: "Internal error"
         }

@@ -16,10 +16,17 @@ public final class ServerTLS: Sendable {
         public var description: String { "\(field): \(message)" }
     }
 
-    private let state: Mutex<(context: NIOSSLContext, settings: ListenTLS)>
+    private struct State {
+        var context: NIOSSLContext
+        var settings: ListenTLS
+        /// The files' bytes when read, to tell a reload whether anything changed.
+        var contents: [Data?]
+    }
+
+    private let state: Mutex<State>
 
     public init(_ settings: ListenTLS) throws(SetupError) {
-        state = Mutex((try Self.makeContext(settings), settings))
+        state = Mutex(State(context: try Self.makeContext(settings), settings: settings, contents: Self.contents(settings)))
     }
 
     /// The context for a connection accepted now.
@@ -32,21 +39,35 @@ public final class ServerTLS: Sendable {
     var requiresClientCertificates: Bool { settings.requiresClientCertificates }
 
     /// Reads the files again (they may have been renewed in place) and takes them for the next
-    /// connection. Returns what changed, for the reload's report; throws, changing nothing, when
-    /// the new files cannot be used.
+    /// connection. Returns what changed, for the reload's report (nothing when the files and
+    /// their contents are the same); throws, changing nothing, when the new files cannot be used.
     @discardableResult
     public func reload(_ settings: ListenTLS) throws(SetupError) -> [String] {
-        let context = try Self.makeContext(settings)
+        install(try Self.makeContext(settings), settings)
+    }
+
+    private func install(_ context: NIOSSLContext, _ settings: ListenTLS) -> [String] {
+        let contents = Self.contents(settings)
         let old = state.withLock { state in
-            let old = state.settings
-            state = (context, settings)
+            let old = state
+            state = State(context: context, settings: settings, contents: contents)
             return old
         }
-        var changes = ["listen.tls: certificate and key read again from \(settings.certificateFile)"]
-        if old.clientCAFile != settings.clientCAFile {
-            changes.append("listen.tls.client_ca_file: \(old.clientCAFile ?? "none") -> \(settings.clientCAFile ?? "none")")
+        var changes: [String] = []
+        if old.settings.certificateFile != settings.certificateFile || old.contents[0] != contents[0]
+            || old.settings.keyFile != settings.keyFile || old.contents[1] != contents[1] {
+            changes.append("certificate and key read again from \(settings.certificateFile) and \(settings.keyFile)")
+        }
+        if old.settings.clientCAFile != settings.clientCAFile || old.contents[2] != contents[2] {
+            changes.append("client CA: \(old.settings.clientCAFile ?? "none") -> \(settings.clientCAFile ?? "none (client certificates no longer asked for)")")
         }
         return changes
+    }
+
+    private static func contents(_ settings: ListenTLS) -> [Data?] {
+        [settings.certificateFile, settings.keyFile, settings.clientCAFile].map { path in
+            path.flatMap { FileManager.default.contents(atPath: $0) }
+        }
     }
 
     /// Checks that the files make a working server context: `--check-config` and a reload call
@@ -99,6 +120,24 @@ public final class ServerTLS: Sendable {
         } catch {
             // BoringSSL's reason only: the file may be a key, and must not be quoted.
             throw SetupError(field: field, message: "\(path): not usable PEM (\(error))")
+        }
+    }
+}
+
+/// A reload reads `listen.tls`'s files again: checked in `prepare` (a key that is not the
+/// certificate's refuses the whole reload), taken for the next connection at commit. Turning TLS
+/// on or off needs a restart; the reloader reports `listen.tls` as such.
+extension ServerTLS: ReloadParticipant {
+    public func prepare(_ new: WardenConfig, running: WardenConfig) async throws(ConfigError) -> ReloadCommit {
+        guard let settings = new.tls else { return { [] } }
+        let context: NIOSSLContext
+        do {
+            context = try Self.makeContext(settings)
+        } catch {
+            throw ConfigError(path: error.field, message: error.message)
+        }
+        return { [self] in
+            install(context, settings).map { ReloadChange(kind: .other, name: "listen.tls", detail: $0) }
         }
     }
 }

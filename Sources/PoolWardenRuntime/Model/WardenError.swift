@@ -41,6 +41,10 @@ public enum WardenError: Error, Sendable, Equatable {
     /// The path is the API's, the method is not one of its own.
     case methodNotAllowed(method: String, path: String, allowed: [String])
     case notReady(String)
+    /// The service was not started from a config file, so there is none to reload.
+    case reloadUnavailable(String)
+    /// A reloaded config file has these problems; nothing was changed.
+    case invalidConfig([ConfigProblem])
     case shuttingDown
     case `internal`(String)
 
@@ -71,6 +75,8 @@ public enum WardenError: Error, Sendable, Equatable {
         case .notFound: "not_found"
         case .methodNotAllowed: "method_not_allowed"
         case .notReady: "not_ready"
+        case .reloadUnavailable: "reload_unavailable"
+        case .invalidConfig: "invalid_config"
         case .shuttingDown: "pool_exhausted"
         case .internal: "internal"
         }
@@ -85,10 +91,10 @@ public enum WardenError: Error, Sendable, Equatable {
         case .methodNotAllowed: 405
         case .notAcceptable: 406
         case .unsupportedMediaType: 415
-        case .poolExists, .leaseBusy, .ambiguousPrefix: 409
+        case .poolExists, .leaseBusy, .ambiguousPrefix, .reloadUnavailable: 409
         case .leaseGone: 410
         case .payloadTooLarge: 413
-        case .sqlError, .resultTooLarge, .statementTimeout: 422
+        case .sqlError, .resultTooLarge, .statementTimeout, .invalidConfig: 422
         case .callerQuota, .tooManyWaiting: 429
         case .connectFailed, .connectionLost: 502
         case .poolExhausted, .poolPaused, .serverBudgetExhausted, .notReady, .shuttingDown: 503
@@ -125,7 +131,10 @@ public enum WardenError: Error, Sendable, Equatable {
         case .unsupportedMediaType(let message), .notAcceptable(let message), .notFound(let message): message
         case .methodNotAllowed(let method, let path, let allowed):
             "\(method) is not a method of \(path); it takes \(allowed.joined(separator: ", "))"
-        case .notReady(let message): message
+        case .notReady(let message), .reloadUnavailable(let message): message
+        case .invalidConfig(let problems):
+            "the config file has \(problems.count) problem\(problems.count == 1 ? "" : "s") and nothing was changed: "
+                + problems.prefix(ConfigError.listedProblems).map(\.description).joined(separator: "; ")
         case .shuttingDown: "the service is shutting down"
         case .internal(let message): message
         }

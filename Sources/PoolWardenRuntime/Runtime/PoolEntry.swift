@@ -9,8 +9,9 @@ struct PoolEntry {
     }
     /// The server budget it counts against; fixed when the pool is added.
     let server: ServerID?
-    /// The settings the config file gave it; nil for a pool created over the API.
-    let configured: PoolSettings?
+    /// The settings the config file gave it; nil for a pool created over the API. A reload
+    /// replaces it: the file read last is the source of truth.
+    var configured: PoolSettings?
     /// Replaced once at `start()` when the registry uses the global backend, which the app may
     /// bootstrap only after the registry exists.
     var metrics: WardenMetrics

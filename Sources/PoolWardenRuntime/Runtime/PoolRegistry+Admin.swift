@@ -5,11 +5,17 @@ extension PoolRegistry {
     /// Adds a pool at runtime and opens its first `min` connections. Its conninfo's host names are
     /// resolved (off the cooperative pool) to find the server budget it counts against.
     public func createPool(_ settings: PoolSettings) async throws(WardenError) -> PoolStatusView {
+        try await createPool(settings, fromConfig: false)
+    }
+
+    /// `fromConfig`: the pool comes from the config file (a reload adds it), and status reports
+    /// drift from it.
+    func createPool(_ settings: PoolSettings, fromConfig: Bool) async throws(WardenError) -> PoolStatusView {
         let endpoints = await ServerAddress.resolveOffThread(settings.conninfo)
         let named = await settings.server.asyncMap { await ServerAddress.resolveBudgetOffThread($0) }
         let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
             let now = ContinuousClock.now
-            let actions = try addPool(settings, endpoints: endpoints, named: named ?? nil, to: &state, now: now)
+            let actions = try addPool(settings, endpoints: endpoints, named: named ?? nil, fromConfig: fromConfig, to: &state, now: now)
             var effects = RegistryEffects()
             apply(actions, to: &state, now: now, effects: &effects)
             return (try statusView(settings.name, state), effects)
@@ -25,11 +31,26 @@ extension PoolRegistry {
     /// when a pool is added.
     public func updatePool(_ name: String, _ patch: PoolPatch) async throws(WardenError) -> PoolStatusView {
         let endpoints = await patch.conninfo.asyncMap { await ServerAddress.resolveOffThread($0) }
+        return try replaceSettings(name, endpoints: endpoints, recycle: patch.recycle) { patch.applied(to: $0) }
+    }
+
+    /// Puts new settings in force for a running pool, as `PATCH` does: limits and timeouts at once,
+    /// the conninfo and password for connections opened from now on, then the recycle if asked.
+    /// `endpoints`: where a changed conninfo reaches (nil when it did not change); `fromConfig`:
+    /// the settings are the config file's (a reload), which status then measures drift from.
+    func replaceSettings(
+        _ name: String,
+        endpoints: Set<ServerAddress>??,
+        recycle: RecycleMode?,
+        fromConfig: Bool = false,
+        _ change: (PoolSettings) -> PoolSettings
+    ) throws(WardenError) -> PoolStatusView {
         let (view, effects) = try state.withLock { state throws(WardenError) -> (PoolStatusView, RegistryEffects) in
             guard let id = state.poolIDs[name], var entry = state.pools[id] else { throw .poolNotFound(name) }
-            let settings = patch.applied(to: entry.settings)
+            let previous = entry.settings
+            let settings = change(previous)
             try PoolSettingsRules.validate(settings)
-            if settings.conninfo != entry.settings.conninfo {
+            if settings.conninfo != previous.conninfo {
                 let server = state.servers.budget(for: endpoints ?? nil)?.id
                 guard server == entry.server else {
                     throw .invalidRequest(
@@ -39,20 +60,22 @@ extension PoolRegistry {
                 }
             }
             entry.settings = settings
+            if fromConfig { entry.configured = settings }
             state.pools[id] = entry
             let now = ContinuousClock.now
             var effects = RegistryEffects()
             apply(state.group.reconfigure(id, PoolSettingsRules.configuration(settings), now: now), to: &state, now: now, effects: &effects)
-            if let mode = patch.recycle {
-                let recycled = state.group.recycle(id, mode: Self.coreMode(mode), olderThan: nil, now: now)
+            if let recycle {
+                let recycled = state.group.recycle(id, mode: Self.coreMode(recycle), olderThan: nil, now: now)
                 apply(recycled.actions, to: &state, now: now, effects: &effects)
             }
             logger.info(
                 "pool updated",
                 metadata: [
                     "pool": "\(name)", "min": "\(settings.min)", "max": "\(settings.max)",
-                    "conninfo_changed": "\(patch.conninfo != nil)", "password_changed": "\(patch.password != nil)",
-                    "recycle": "\(patch.recycle?.rawValue ?? "none")",
+                    "conninfo_changed": "\(settings.conninfo != previous.conninfo)",
+                    "password_changed": "\(settings.password != previous.password)",
+                    "recycle": "\(recycle?.rawValue ?? "none")",
                 ]
             )
             return (try statusView(name, state), effects)

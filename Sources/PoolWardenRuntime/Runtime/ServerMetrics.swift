@@ -17,4 +17,10 @@ final class ServerMetrics: Sendable {
         connections.record(open)
         maxConnections.record(max)
     }
+
+    /// Takes the gauges out of the backend: the budget is gone from the config.
+    func retire() {
+        connections.destroy()
+        maxConnections.destroy()
+    }
 }
