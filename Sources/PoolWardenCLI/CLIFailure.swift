@@ -57,6 +57,7 @@ enum CLIFailure: Error {
             }
             var first = "poolwarden: \(problem.code.rawValue): \(problem.detail)"
             if let sqlstate = problem.sqlstate { first += " (SQLSTATE \(sqlstate))" }
+            if let index = problem.statementIndex { first += " (statement \(index + 1))" }
             if problem.code == .unauthorized && !keyGiven { first += " (set POOLWARDEN_KEY or pass --api-key)" }
             if let retryAfter = answer.retryAfter { first += " (retry after \(retryAfter) s)" }
             var lines = [first]

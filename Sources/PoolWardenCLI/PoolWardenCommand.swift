@@ -16,7 +16,7 @@ struct PoolWardenCommand: AsyncParsableCommand {
         version: poolWardenVersion,
         subcommands: [
             ServeCommand.self, PingCommand.self,
-            StatusCommand.self, BorrowCommand.self, QueryCommand.self, ReleaseCommand.self, RenewCommand.self,
+            StatusCommand.self, BorrowCommand.self, QueryCommand.self, TxCommand.self, ReleaseCommand.self, RenewCommand.self,
             LeasesCommand.self, RevokeCommand.self, ResizeCommand.self, RecycleCommand.self, PauseCommand.self, ResumeCommand.self,
             CreatePoolCommand.self, DeletePoolCommand.self, ReloadCommand.self,
         ]

@@ -23,16 +23,8 @@ extension PGConnection {
     /// task cancels whichever statement runs.
     public func pipeline(_ statements: [PGStatement]) async throws -> [Result<PGQueryResult, PGError>] {
         guard !statements.isEmpty else { return [] }
-        for statement in statements where statement.sql.utf8.contains(0) || statement.parameters.contains(where: { $0?.utf8.contains(0) ?? false }) {
-            throw PGError(kind: .sql, message: "statement or parameter contains a NUL byte", sqlState: "22021", connectionUsable: true)
-        }
-        try beginOperation()
-        defer { endOperation() }
-        return try await withTaskCancellationHandler {
-            try await runPipeline(statements)
-        } onCancel: {
-            Task(executorPreference: self.reactor) { await self.cancel() }
-        }
+        try Self.refuseNUL(statements)
+        return try await exclusively { try await runPipeline(statements) }
     }
 
     private func runPipeline(_ statements: [PGStatement]) async throws -> [Result<PGQueryResult, PGError>] {
@@ -46,18 +38,23 @@ extension PGConnection {
         var outcomes: [Result<PGQueryResult, PGError>] = []
         outcomes.reserveCapacity(statements.count)
         for statement in statements {
-            let outcome = try await collect(limits: statement.limits)
-            if PQstatus(handle) == CONNECTION_BAD { throw failure(server: outcome.error) }
-            outcomes.append(outcome.result)
-            try await awaitSync()
+            outcomes.append(try await collectSegment(limits: statement.limits))
         }
         // Every result is read, so the connection is idle and leaves pipeline mode.
         guard PQexitPipelineMode(handle) == 1 else { throw failure(server: nil) }
         return outcomes
     }
 
+    /// Reads a sync segment of one statement: its outcome, then the sync.
+    func collectSegment(limits: PGResultLimits) async throws -> Result<PGQueryResult, PGError> {
+        let outcome = try await collect(limits: limits)
+        if PQstatus(handle) == CONNECTION_BAD { throw failure(server: outcome.error) }
+        try await awaitSync()
+        return outcome.result
+    }
+
     /// Reads the end of a sync segment.
-    private func awaitSync() async throws {
+    func awaitSync() async throws {
         while true {
             while PQisBusy(handle) == 1 {
                 try await waitForSocket(.read)

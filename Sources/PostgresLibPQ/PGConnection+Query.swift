@@ -14,25 +14,42 @@ extension PGConnection {
     /// `.connectionClosed` when `close()` cut the call off. Cancelling the task cancels the
     /// statement on the server.
     public func query(_ sql: String, _ parameters: [String?] = [], limits: PGResultLimits = .unlimited) async throws -> PGQueryResult {
-        if sql.utf8.contains(0) || parameters.contains(where: { $0?.utf8.contains(0) ?? false }) {
-            throw PGError(kind: .sql, message: "statement or parameter contains a NUL byte", sqlState: "22021", connectionUsable: true)
+        try Self.refuseNUL([PGStatement(sql, parameters)])
+        return try await exclusively {
+            let (outcome, _) = try await run(sql, parameters, limits: limits)
+            return try outcome.get()
         }
+    }
+
+    /// Runs `body` as the connection's one operation; cancelling the task cancels whatever
+    /// statement runs on the server meanwhile.
+    func exclusively<T>(_ body: () async throws -> T) async throws -> T {
         try beginOperation()
         defer { endOperation() }
         return try await withTaskCancellationHandler {
-            try await run(sql, parameters, limits: limits)
+            try await body()
         } onCancel: {
             Task(executorPreference: self.reactor) { await self.cancel() }
         }
     }
 
-    private func run(_ sql: String, _ parameters: [String?], limits: PGResultLimits) async throws -> PGQueryResult {
+    /// libpq takes C strings: a NUL would cut the text short, and the server would run another
+    /// statement than the one sent.
+    static func refuseNUL(_ statements: [PGStatement]) throws {
+        for statement in statements where statement.sql.utf8.contains(0) || statement.parameters.contains(where: { $0?.utf8.contains(0) ?? false }) {
+            throw PGError(kind: .sql, message: "statement or parameter contains a NUL byte", sqlState: "22021", connectionUsable: true)
+        }
+    }
+
+    /// Sends one statement outside pipeline mode and reads its outcome; a connection-level
+    /// failure throws. Also answers what the result holds in memory (`PGResultCost`).
+    func run(_ sql: String, _ parameters: [String?], limits: PGResultLimits) async throws -> (Result<PGQueryResult, PGError>, bytes: Int) {
         try send(sql, parameters)
         if limits != .unlimited { PQsetSingleRowMode(handle) }
         try await flush()
         let outcome = try await collect(limits: limits)
         if PQstatus(handle) == CONNECTION_BAD { throw failure(server: outcome.error) }
-        return try outcome.result.get()
+        return (outcome.result, outcome.bytes)
     }
 
     func send(_ sql: String, _ parameters: [String?]) throws {
@@ -45,7 +62,14 @@ extension PGConnection {
     /// Reads the results of the statement at the head of libpq's queue up to its end (libpq's
     /// NULL result). A statement-level failure (the server's error, a passed limit, an unsupported
     /// COPY) is the outcome; a connection-level one throws.
-    func collect(limits: PGResultLimits) async throws -> (result: Result<PGQueryResult, PGError>, error: PGError?) {
+    ///
+    /// `thenSingleRow`: in pipeline mode, the next statement's results stream a row at a time.
+    /// libpq allows choosing that only before anything of them is parsed, which the notification
+    /// drain at the end would do.
+    func collect(
+        limits: PGResultLimits,
+        thenSingleRow: Bool = false
+    ) async throws -> (result: Result<PGQueryResult, PGError>, error: PGError?, bytes: Int) {
         defer { drainNotifications() }
         let streaming = limits != .unlimited
         var collector = ResultCollector(limits: limits)
@@ -57,7 +81,10 @@ extension PGConnection {
                 if PQconsumeInput(handle) == 0 { throw failure(server: serverError) }
                 drainNotifications()
             }
-            guard let result = PQgetResult(handle) else { break }
+            guard let result = PQgetResult(handle) else {
+                if thenSingleRow { PQsetSingleRowMode(handle) }
+                break
+            }
             defer { PQclear(result) }
             switch PQresultStatus(result) {
             case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
@@ -90,9 +117,9 @@ extension PGConnection {
                 if serverError == nil { serverError = PGError(result: result, secrets: secrets) }
             }
         }
-        if collector.exceeded { return (.failure(collector.tooLargeError), serverError) }
-        if let serverError { return (.failure(serverError), serverError) }
-        return (.success(collector.result), nil)
+        if collector.exceeded { return (.failure(collector.tooLargeError), serverError, collector.bytes) }
+        if let serverError { return (.failure(serverError), serverError, collector.bytes) }
+        return (.success(collector.result), nil, collector.bytes)
     }
 
     /// Sends what libpq buffered, reading meanwhile so the server never blocks on a full pipe.

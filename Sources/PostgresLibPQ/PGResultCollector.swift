@@ -89,13 +89,16 @@ struct ResultCollector {
         PGQueryResult(command: command, rowCount: rowCount, columns: columns, rows: rows)
     }
 
-    var tooLargeError: PGError {
+    var tooLargeError: PGError { tooLargeError(together: false) }
+
+    /// `together`: the limit held the results of several statements at once.
+    func tooLargeError(together: Bool) -> PGError {
         var limit: [String] = []
         if limits.maxRows != .max { limit.append("\(limits.maxRows) rows") }
         if limits.maxBytes != .max { limit.append("\(limits.maxBytes) bytes in memory") }
         return PGError(
             kind: .resultTooLarge,
-            message: "the result is larger than the limit of \(limit.joined(separator: " or "))",
+            message: "\(together ? "the statements' results together are" : "the result is") larger than the limit of \(limit.joined(separator: " or "))",
             connectionUsable: true
         )
     }

@@ -28,12 +28,14 @@ struct AccessMatrixTests {
             ("listLeases", .get, "/v1/pools/\(pool)/leases", nil, false),
             ("borrowLease", .post, "/v1/pools/\(pool)/leases", "{}", false),
             ("queryPool", .post, "/v1/pools/\(pool)/query", #"{"sql": "SELECT 1"}"#, false),
+            ("runTransaction", .post, "/v1/pools/\(pool)/transaction", #"{"statements": [{"sql": "SELECT 1"}]}"#, false),
             ("listServers", .get, "/v1/servers", nil, false),
             ("getConfig", .get, "/v1/config", nil, true),
             ("getLease", .get, "/v1/leases/\(token)", nil, false),
             ("releaseLease", .delete, "/v1/leases/\(token)", nil, false),
             ("renewLease", .post, "/v1/leases/\(token)/renew", #"{"ttl_ms": 60000}"#, false),
             ("queryLease", .post, "/v1/leases/\(token)/query", #"{"sql": "SELECT 1"}"#, false),
+            ("runBatch", .post, "/v1/leases/\(token)/batch", #"{"statements": [{"sql": "SELECT 1"}]}"#, false),
         ]
     }
 

@@ -11,6 +11,8 @@ struct SessionResetTests {
     enum Path: String, CaseIterable, CustomTestStringConvertible {
         case lease
         case singleShot
+        /// `POST /v1/pools/{pool}/transaction`: the statements run in one transaction in one call.
+        case transaction
         var testDescription: String { rawValue }
     }
 
@@ -115,8 +117,11 @@ struct SessionResetTests {
                 if let backend { #expect(pid == backend) }
                 backend = pid
             }
+            // pg_locks is the cluster's: the cases running beside this one take the same lock in
+            // their own databases.
             let locks = try await Runtime.count(
-                server, database: database, sql: "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                server, database: database,
+                sql: "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
             #expect(locks == 0, "an advisory lock outlived its caller")
         }
@@ -215,6 +220,12 @@ struct SessionResetTests {
                 _ = try await shot(statement, Runtime.alice, registry)
             }
             return pid
+        case .transaction:
+            let pid = try #require(Runtime.int(try await transaction(["SELECT pg_backend_pid()::bigint"], Runtime.alice, registry)))
+            // All of them in one transaction: a failing one (the failed-transaction kind) is the
+            // point, the session must come back clean from that too.
+            _ = try? await transaction(leftover.statements, Runtime.alice, registry)
+            return pid
         }
     }
 
@@ -229,9 +240,18 @@ struct SessionResetTests {
             try await registry.release(token: token, caller: Runtime.bob)
         case .singleShot:
             result = try await shot(sql, Runtime.bob, registry)
+        case .transaction:
+            result = try await transaction([sql], Runtime.bob, registry)
         }
         guard let row = result.rows.first, case .int(let pid) = row[0] else { throw HarnessError("no row: \(result)") }
         return (pid, row[1])
+    }
+
+    /// The last statement's result.
+    static func transaction(_ statements: [String], _ caller: CallerIdentity, _ registry: PoolRegistry) async throws -> PGQueryResult {
+        let request = TransactionRequest(statements: statements.map { PGStatement($0) })
+        let outcome = try await registry.transaction(pool: "p", caller: caller, request)
+        return try #require(outcome.results.last)
     }
 
     static func shot(_ sql: String, _ caller: CallerIdentity, _ registry: PoolRegistry) async throws -> PGQueryResult {

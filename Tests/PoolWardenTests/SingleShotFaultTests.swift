@@ -82,8 +82,14 @@ struct SingleShotFaultTests {
         }
     }
 
-    @Test("a client that hangs up while its single shot waits for a connection: the statement never runs")
-    func hangUpWhileWaiting() async throws {
+    @Test(
+        "a client that hangs up while its single shot or transaction waits for a connection: the statement never runs",
+        arguments: [
+            ("query", #"{"sql": "INSERT INTO t VALUES (1)"}"#),
+            ("transaction", #"{"statements": [{"sql": "INSERT INTO t VALUES (1)"}, {"sql": "INSERT INTO t VALUES (2)"}]}"#),
+        ]
+    )
+    func hangUpWhileWaiting(route: String, body: String) async throws {
         let server = try await TestPostgres.server()
         let database = try await server.createDatabase(prefix: "sh")
         try await server.execute("CREATE TABLE t (id int)", database: database)
@@ -91,9 +97,8 @@ struct SingleShotFaultTests {
         try await ServiceHarness.run(yaml: yaml) { api, _ in
             let port = try #require(api.client.port)
             let holder = try await api.borrow("main", key: ServiceHarness.otherKey)
-            let body = #"{"sql": "INSERT INTO t VALUES (1)"}"#
             let socket = try RawHTTPClient(port: port)
-            socket.send("POST /v1/pools/main/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            socket.send("POST /v1/pools/main/\(route) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServiceHarness.appKey)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             var waiting = 0
             for _ in 0..<50 where waiting == 0 {
                 try await Task.sleep(for: .milliseconds(20))

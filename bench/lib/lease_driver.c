@@ -1,10 +1,14 @@
 /*
- * W2 / W3 load driver: N client threads, each looping borrow -> [query SELECT 1 ->] release over
+ * W2 / W3 / W7 load driver: N client threads, each looping borrow -> [query SELECT 1 | the W7
+ * transaction's statements one call each ->] release over
  * one HTTP/1.1 keep-alive connection (reconnecting only when the service answers Connection: close).
  * Compiled (bench/run builds it with cc) so that the driver, not the service, is never the limit:
  * an interpreted client at 64 connections measures its own scheduler.
  *
- *   lease_driver HOST PORT KEY POOL CLIENTS SECONDS brq|br [CYCLES_PER_S_PER_CLIENT]
+ *   lease_driver HOST PORT KEY POOL CLIENTS SECONDS brq|br|tx [CYCLES_PER_S_PER_CLIENT]
+ *
+ * tx: BEGIN, two INSERTs, an UPDATE and a SELECT of one of 1024 counter rows, COMMIT: the W7
+ * transaction as a lease caller runs it, 8 calls a cycle with the borrow and the release.
  *
  * With a rate, each client starts a cycle on a fixed schedule (open loop) and a call's latency is
  * counted from when it was due, so a stall is not hidden by the calls it delayed. Without one,
@@ -27,7 +31,18 @@
 #include <unistd.h>
 
 static const char *host, *key, *pool;
-static int port, mode_query;
+static int port, mode_query, mode_tx;
+
+/* The W7 transaction, one statement per call; %d is the counter row. bench/lib/tx.lua and the
+ * Flask service's /transaction run the same statements. */
+static const char *tx_statements[] = {
+    "{\"sql\":\"BEGIN\"}",
+    "{\"sql\":\"INSERT INTO bench_tx (n, note) VALUES ($1, 'first')\",\"params\":[%d]}",
+    "{\"sql\":\"INSERT INTO bench_tx (n, note) VALUES ($1, 'second')\",\"params\":[%d]}",
+    "{\"sql\":\"UPDATE bench_counter SET n = n + 1 WHERE id = $1\",\"params\":[%d]}",
+    "{\"sql\":\"SELECT id, n FROM bench_counter WHERE id = $1\",\"params\":[%d]}",
+    "{\"sql\":\"COMMIT\"}",
+};
 static double seconds, rate;
 static int64_t warmup_end_ns, end_ns;
 
@@ -142,6 +157,19 @@ static void *client_main(void *arg) {
         *close_quote = 0;
         char lease[256];
         snprintf(lease, sizeof lease, "%s", token);
+        if (mode_tx) {
+            int row = 1 + rand() % 1024;
+            snprintf(path, sizeof path, "/v1/leases/%s/query", lease);
+            for (size_t i = 0; i < sizeof tx_statements / sizeof *tx_statements; i++) {
+                char json[256];
+                snprintf(json, sizeof json, tx_statements[i], row);
+                status = call(c, "POST", path, json, body, sizeof body);
+                int64_t t2 = now_ns();
+                if (measuring) push(&c->calls, &c->ncalls, &c->capcalls, t2 - t1);
+                t1 = t2;
+                if (status != 200 && measuring) failed(c, "tx statement", status, body);
+            }
+        }
         if (mode_query) {
             snprintf(path, sizeof path, "/v1/leases/%s/query", lease);
             status = call(c, "POST", path, "{\"sql\":\"SELECT 1\"}", body, sizeof body);
@@ -176,13 +204,14 @@ static long pct(int64_t *values, size_t n, double p) {
 
 int main(int argc, char **argv) {
     if (argc < 8) {
-        fprintf(stderr, "usage: %s HOST PORT KEY POOL CLIENTS SECONDS brq|br [CYCLES_PER_S_PER_CLIENT]\n", argv[0]);
+        fprintf(stderr, "usage: %s HOST PORT KEY POOL CLIENTS SECONDS brq|br|tx [CYCLES_PER_S_PER_CLIENT]\n", argv[0]);
         return 2;
     }
     host = argv[1]; port = atoi(argv[2]); key = argv[3]; pool = argv[4];
     int clients = atoi(argv[5]);
     seconds = atof(argv[6]);
     mode_query = strcmp(argv[7], "brq") == 0;
+    mode_tx = strcmp(argv[7], "tx") == 0;
     rate = argc > 8 ? atof(argv[8]) : 0;
     double warmup = seconds / 4 < 1 ? seconds / 4 : 1;
     int64_t start = now_ns();

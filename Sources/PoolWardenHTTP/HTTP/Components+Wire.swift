@@ -144,13 +144,14 @@ extension Components.Schemas.LeaseInfo {
 }
 
 extension Components.Schemas.QueryResult {
-    init(_ result: PGQueryResult, elapsed: Duration) throws {
+    /// `elapsed` nil: one statement of several, whose own time is not known apart.
+    init(_ result: PGQueryResult, elapsed: Duration?) throws {
         self.init(
             command: result.command,
             rowCount: result.rowCount ?? 0,
             columns: result.columns.map { .init(name: $0.name, _type: $0.typeName, typeOid: Int($0.typeOID)) },
             rows: try result.rows.map { row in try row.map { try OpenAPIValueContainer(unvalidatedValue: $0.sendableValue) } },
-            elapsedMs: Int(elapsed.milliseconds)
+            elapsedMs: elapsed.map { Int($0.milliseconds) }
         )
     }
 }

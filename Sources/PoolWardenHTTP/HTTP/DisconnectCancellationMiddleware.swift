@@ -1,7 +1,7 @@
 import Hummingbird
 import PoolWardenRuntime
 
-/// Lets a borrow — a lease's or a single shot's — know when its HTTP client hangs up while it waits
+/// Lets a borrow — a lease's, a single shot's or a transaction's — know when its HTTP client hangs up while it waits
 /// for a connection, so that the pool drops the waiter instead of handing a lease to nobody or
 /// running a statement nobody will hear of (invariant 6). Every other operation either answers
 /// at once or runs a statement that its timeout bounds. The watch is a handler in the
@@ -11,7 +11,8 @@ struct DisconnectCancellationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        guard request.method == .post, path.hasPrefix("/v1/pools/"), path.hasSuffix("/leases") || path.hasSuffix("/query") else {
+        guard request.method == .post, path.hasPrefix("/v1/pools/"), path.hasSuffix("/leases") || path.hasSuffix("/query") || path.hasSuffix("/transaction")
+        else {
             return try await next(request, context)
         }
         let hangUp = await ClientHangUpHandler.hangUp(of: context.channel)

@@ -8,6 +8,12 @@ enum Problem {
     static let contentType = "application/problem+json"
 
     static func schema(for error: WardenError) -> Components.Schemas.Problem {
+        if case .statementFailed(let index, let attempts, let cause) = error {
+            var problem = schema(for: cause)
+            problem.statementIndex = index
+            problem.attempts = attempts
+            return problem
+        }
         var problem = Components.Schemas.Problem(
             _type: "urn:poolwarden:problem:\(error.code)",
             title: title(for: error),
@@ -56,6 +62,7 @@ enum Problem {
 
     /// Status and headers: Retry-After for 429s and 503s, WWW-Authenticate for 401.
     static func head(for error: WardenError) -> HTTPResponse {
+        if case .statementFailed(_, _, let cause) = error { return head(for: cause) }
         var fields: HTTPFields = [.contentType: contentType]
         switch error {
         case .poolExhausted(_, _, let seconds), .poolPaused(_, _, let seconds), .callerQuota(_, _, _, let seconds),
@@ -100,6 +107,7 @@ enum Problem {
         case .connectFailed: "Cannot connect to PostgreSQL"
         case .connectionLost: "Connection lost"
         case .sqlError: "SQL error"
+        case .statementFailed(_, _, let cause): title(for: cause)
         case .resultTooLarge: "Result too large"
         case .statementTimeout: "Statement timeout"
         case .payloadTooLarge: "Payload too large"

@@ -1,5 +1,6 @@
 import OpenAPIRuntime
 import PoolWardenRuntime
+import PostgresLibPQ
 
 /// Bounds that openapi.yaml states and the generated decoder does not enforce (minimum, maximum,
 /// pattern, length), checked here so that bad input is a 400 naming its field.
@@ -64,20 +65,47 @@ enum RequestValidation {
     }
 
     static func statement(_ request: Components.Schemas.QueryRequest) throws(WardenError) -> Statement {
-        let sql = try noNUL(request.sql, field: "sql", maxLength: 1 << 20)
-        guard !sql.allSatisfy(\.isWhitespace) else { throw .invalidRequest("sql must not be blank", field: "sql") }
-        let params = request.params ?? []
-        guard params.count <= 65_535 else { throw .invalidRequest("at most 65535 params", field: "params") }
+        let (sql, parameters) = try sqlAndParameters(request.sql, request.params, field: "")
+        let timeout = try request.timeoutMs.map { (ms: Int) throws(WardenError) -> Duration in try duration(ms, field: "timeout_ms") }
+        let wait = try request.waitMs.map { (ms: Int) throws(WardenError) -> Duration in try waitDuration(ms) }
+        return Statement(sql: sql, parameters: parameters, timeout: timeout, wait: wait)
+    }
+
+    /// A transaction's or batch's statements: 1 to 100,000 of them (the pool's `max_statements`
+    /// is checked by the registry), each as a single statement is checked, faults named by
+    /// their place (`statements[2].params[0]`).
+    static func statements(_ list: [Components.Schemas.Statement]) throws(WardenError) -> [PGStatement] {
+        guard !list.isEmpty else { throw .invalidRequest("statements must not be empty", field: "statements") }
+        guard list.count <= 100_000 else { throw .invalidRequest("at most 100000 statements", field: "statements") }
+        var statements: [PGStatement] = []
+        statements.reserveCapacity(list.count)
+        for (index, statement) in list.enumerated() {
+            let (sql, parameters) = try sqlAndParameters(statement.sql, statement.params, field: "statements[\(index)].")
+            statements.append(PGStatement(sql, parameters))
+        }
+        return statements
+    }
+
+    static func waitDuration(_ milliseconds: Int) throws(WardenError) -> Duration {
+        try duration(milliseconds, field: "wait_ms", allowZero: true, maximum: 300_000)
+    }
+
+    /// `prefix` places the fields in the request (`statements[2].`).
+    private static func sqlAndParameters(
+        _ sql: String,
+        _ params: [OpenAPIValueContainer]?,
+        field prefix: String
+    ) throws(WardenError) -> (String, [String?]) {
+        let sql = try noNUL(sql, field: prefix + "sql", maxLength: 1 << 20)
+        guard !sql.allSatisfy(\.isWhitespace) else { throw .invalidRequest("\(prefix)sql must not be blank", field: prefix + "sql") }
+        let params = params ?? []
+        guard params.count <= 65_535 else { throw .invalidRequest("at most 65535 params", field: prefix + "params") }
         var parameters: [String?] = []
         parameters.reserveCapacity(params.count)
         for (index, param) in params.enumerated() {
-            parameters.append(try parameter(param, field: "params[\(index)]"))
+            parameters.append(try parameter(param, field: "\(prefix)params[\(index)]"))
         }
-        let timeout = try request.timeoutMs.map { (ms: Int) throws(WardenError) -> Duration in try duration(ms, field: "timeout_ms") }
-        let wait = try request.waitMs.map { (ms: Int) throws(WardenError) -> Duration in
-            try duration(ms, field: "wait_ms", allowZero: true, maximum: 300_000)
-        }
-        return Statement(sql: sql, parameters: parameters, timeout: timeout, wait: wait)
+        return (sql, parameters)
     }
 
     /// A JSON scalar as PostgreSQL's text input: strings as they are, numbers as JSON spells

@@ -90,6 +90,7 @@ public enum ConfigRenderer {
         lines += [
             "    max_result_rows: \(pool.maxResultRows)",
             "    max_result_bytes: \(pool.maxResultBytes)",
+            "    max_statements: \(pool.maxStatements)",
         ]
         return lines
     }

@@ -43,6 +43,8 @@ public struct PoolSettings: Sendable, Equatable {
     public var server: String?
     public var maxResultRows = 100_000
     public var maxResultBytes = 64 << 20
+    /// The most statements one transaction or batch request may carry.
+    public var maxStatements = 1000
 
     public init(name: String, conninfo: String, password: String? = nil) {
         self.name = name
@@ -130,6 +132,7 @@ extension PoolSettings {
         check("reset_statement", resetStatement != other.resetStatement)
         check("max_result_rows", maxResultRows != other.maxResultRows)
         check("max_result_bytes", maxResultBytes != other.maxResultBytes)
+        check("max_statements", maxStatements != other.maxStatements)
         return fields
     }
 }

@@ -31,6 +31,9 @@ public enum WardenError: Error, Sendable, Equatable {
     /// statement was sent: whether the statement ran is unknown.
     case connectionLost(pool: String, reason: LeaseEndReason)
     case sqlError(PGError)
+    /// Statement `index` of a transaction or batch failed with `cause` (`sqlError`,
+    /// `statementTimeout` or `resultTooLarge`); `attempts` counts a transaction's tries.
+    indirect case statementFailed(index: Int, attempts: Int?, cause: WardenError)
     case resultTooLarge(String)
     case statementTimeout(Duration)
     case payloadTooLarge(limit: Int)
@@ -67,6 +70,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .connectFailed: "connect_failed"
         case .connectionLost: "connection_lost"
         case .sqlError: "sql_error"
+        case .statementFailed(_, _, let cause): cause.code
         case .resultTooLarge: "result_too_large"
         case .statementTimeout: "statement_timeout"
         case .payloadTooLarge: "payload_too_large"
@@ -95,6 +99,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .leaseGone: 410
         case .payloadTooLarge: 413
         case .sqlError, .resultTooLarge, .statementTimeout, .invalidConfig: 422
+        case .statementFailed(_, _, let cause): cause.status
         case .callerQuota, .tooManyWaiting: 429
         case .connectFailed, .connectionLost: 502
         case .poolExhausted, .poolPaused, .serverBudgetExhausted, .notReady, .shuttingDown: 503
@@ -125,6 +130,7 @@ public enum WardenError: Error, Sendable, Equatable {
         case .connectionLost(let pool, let reason):
             "the server connection of pool \(pool) ended while the statement ran (\(reason == .revoked ? "closed by an immediate recycle" : "lost")); whether it ran is unknown, and anything it left open was rolled back"
         case .sqlError(let error): error.message
+        case .statementFailed(_, _, let cause): cause.detail
         case .resultTooLarge(let message): message
         case .statementTimeout(let limit): "the statement ran longer than \(limit.milliseconds) ms and was cancelled"
         case .payloadTooLarge(let limit): "the request body is larger than \(limit) bytes"

@@ -58,12 +58,53 @@ extension PoolRegistry {
         timeout: Duration?,
         resetAfter: Bool
     ) async throws(WardenError) -> PGQueryResult {
-        let (entry, limit, limits, metrics, resets) = try state.withLock {
-            state throws(WardenError) -> (LeaseEntry, Duration?, PGResultLimits, WardenMetrics?, [PGStatement]) in
+        logger.trace("statement", metadata: ["lease": "\(LeaseToken.displayPrefix(token))", "sql": "\(sql)"])
+        let run = try await onLease(token: token, caller: caller, timeout: timeout, statements: 1, resetAfter: resetAfter) { pg, job in
+            guard !job.resets.isEmpty else { return (try await pg.query(sql, parameters, limits: job.limits), false) }
+            let outcomes = try await pg.pipeline([PGStatement(sql, parameters, limits: job.limits)] + job.resets)
+            // DISCARD ALL refuses to run inside a transaction the statement opened: the release
+            // then resets the usual way.
+            let pristine = outcomes.dropFirst().allSatisfy { (try? $0.get()) != nil } && pg.transactionStatus == .idle
+            return (try outcomes[0].get(), pristine)
+        }
+        return run.value
+    }
+
+    /// What a lease's operation works with: the pool's result limits and, when the lease ends
+    /// with it, the reset to append to its round trip.
+    struct LeaseJob: Sendable {
+        var limits: PGResultLimits
+        var resets: [PGStatement]
+    }
+
+    /// A lease's operation's value, and what its errors are judged by.
+    struct LeaseRun<T: Sendable>: Sendable {
+        var value: T
+        var timedOut: Bool
+        var limit: Duration?
+    }
+
+    /// Runs `body` as the lease's one operation: the lease is busy meanwhile (a second call is
+    /// `leaseBusy`), the operation is bounded by the statement timeout (`timeout`, capped at the
+    /// pool's `max_statement_timeout`, else its `statement_timeout`), and afterwards the lease is
+    /// usable again, or ended when its connection broke (`leaseGone(.connectionLost)`). `body`
+    /// answers its value and whether the session is clean (the job's resets all ran).
+    /// `statements` is checked against the pool's `max_statements`.
+    func onLease<T: Sendable>(
+        token: String,
+        caller: CallerIdentity,
+        timeout: Duration?,
+        statements: Int,
+        resetAfter: Bool,
+        _ body: (PGConnection, LeaseJob) async throws -> (T, pristine: Bool)
+    ) async throws(WardenError) -> LeaseRun<T> {
+        let (entry, limit, job, metrics) = try state.withLock {
+            state throws(WardenError) -> (LeaseEntry, Duration?, LeaseJob, WardenMetrics?) in
             let now = ContinuousClock.now
             let entry = try ownedLease(token, caller, state, now: now)
             guard !entry.busy, !entry.releasing else { throw .leaseBusy }
             guard let pool = state.pools[entry.pool] else { throw .leaseGone(reason: .poolDeleted) }
+            try PoolSettingsRules.statementCount(statements, pool.settings)
             let limit = try PoolSettingsRules.statementTimeout(requested: timeout, pool.settings)
             state.leases[token]?.busy = true
             _ = state.group.leaseTouched(entry.lease, running: true, now: now)
@@ -73,22 +114,19 @@ extension PoolRegistry {
             if resetAfter, pool.settings.reset == .discardAll {
                 resets = PGConnection.resetStatements(discardAll: true, statement: pool.settings.resetStatement)
             }
-            return (entry, limit, limits, pool.metrics, resets)
+            return (entry, limit, LeaseJob(limits: limits, resets: resets), pool.metrics)
         }
-        logger.trace("statement", metadata: ["lease": "\(LeaseToken.displayPrefix(token))", "sql": "\(sql)"])
         let started = ContinuousClock.now
         var pristine = false
         let (result, timedOut) = await entry.connection.run(deadline: limit) { pg in
-            guard !resets.isEmpty else { return try await pg.query(sql, parameters, limits: limits) }
-            let outcomes = try await pg.pipeline([PGStatement(sql, parameters, limits: limits)] + resets)
-            // DISCARD ALL refuses to run inside a transaction the statement opened: the release
-            // then resets the usual way.
-            pristine = outcomes.dropFirst().allSatisfy { (try? $0.get()) != nil } && pg.transactionStatus == .idle
-            return try outcomes[0].get()
+            let (value, clean) = try await body(pg, job)
+            pristine = clean
+            return value
         }
         if pristine { entry.connection.forgetTag() }
         metrics?.queryDuration.recordNanoseconds(WardenMetrics.elapsed(ContinuousClock.now - started))
-        return try finishStatement(token: token, entry: entry, result: result, timedOut: timedOut, limit: limit, pristine: pristine)
+        let value = try finishStatement(token: token, entry: entry, result: result, timedOut: timedOut, limit: limit, pristine: pristine)
+        return LeaseRun(value: value, timedOut: timedOut, limit: limit)
     }
 
     /// Borrows (waiting up to `wait`, else the pool's `borrow_timeout`), runs one statement, and releases (rolling back
@@ -120,6 +158,23 @@ extension PoolRegistry {
         hangUp: ClientHangUp?
     ) async throws(WardenError) -> PGQueryResult {
         if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
+        return try await once(pool: pool, caller: caller, wait: wait, hangUp: hangUp) { token throws(WardenError) in
+            try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout, resetAfter: true)
+        }
+    }
+
+    /// A single shot's lease around `body`: borrows without tagging (waiting up to `wait`), runs
+    /// `body` with the token, and releases, whatever `body` did.
+    ///
+    /// A connection that died while it sat idle is found before `body` runs, replaced, and the
+    /// borrow repeated within the same wait; one lost while `body` ran is `connectionLost`.
+    func once<T: Sendable>(
+        pool: String,
+        caller: CallerIdentity,
+        wait: Duration?,
+        hangUp: ClientHangUp?,
+        _ body: (String) async throws(WardenError) -> T
+    ) async throws(WardenError) -> T {
         var wait = wait
         // Each dead connection found is closed and replaced, so the loop ends; the cap guards
         // against a probe that fails without the connection being seen broken.
@@ -139,9 +194,9 @@ extension PoolRegistry {
                 wait = remaining
                 continue
             }
-            let result: Result<PGQueryResult, WardenError>
+            let result: Result<T, WardenError>
             do {
-                result = .success(try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout, resetAfter: true))
+                result = .success(try await body(token))
             } catch {
                 result = .failure(error)
             }
@@ -315,19 +370,19 @@ extension PoolRegistry {
     }
 
     /// After a statement: the lease is usable again, or ended when its connection broke.
-    private func finishStatement(
+    private func finishStatement<T: Sendable>(
         token: String,
         entry: LeaseEntry,
-        result: Result<PGQueryResult, any Error>,
+        result: Result<T, any Error>,
         timedOut: Bool,
         limit: Duration?,
         pristine: Bool = false
-    ) throws(WardenError) -> PGQueryResult {
+    ) throws(WardenError) -> T {
         var lost = false
         if case .failure(let error) = result {
             lost = !((error as? PGError)?.connectionUsable ?? false) || !entry.connection.isUsable
         }
-        let (outcome, effects) = state.withLock { state -> (Result<PGQueryResult, WardenError>, RegistryEffects) in
+        let (outcome, effects) = state.withLock { state -> (Result<T, WardenError>, RegistryEffects) in
             let now = ContinuousClock.now
             var effects = RegistryEffects()
             guard state.leases[token]?.lease == entry.lease else {
@@ -360,7 +415,7 @@ extension PoolRegistry {
         return try outcome.get()
     }
 
-    private static func wardenError(_ error: any Error, timedOut: Bool, limit: Duration?) -> WardenError {
+    static func wardenError(_ error: any Error, timedOut: Bool, limit: Duration?) -> WardenError {
         guard let error = error as? PGError else { return .internal("the statement failed: \(error)") }
         switch error.kind {
         case .resultTooLarge:

@@ -49,6 +49,7 @@ package enum PoolSettingsRules {
         try require(retry.maxDelay >= .zero, "connect_retry.max_delay must not be negative", field: "connect_retry.max_delay")
         try require(settings.maxResultRows >= 1, "max_result_rows must be at least 1", field: "max_result_rows")
         try require(settings.maxResultBytes >= 1, "max_result_bytes must be at least 1", field: "max_result_bytes")
+        try require(settings.maxStatements >= 1, "max_statements must be at least 1", field: "max_statements")
         if let statement = settings.resetStatement {
             try require(!statement.allSatisfy(\.isWhitespace), "reset_statement must not be empty", field: "reset_statement")
         }
@@ -91,6 +92,16 @@ package enum PoolSettingsRules {
         guard let requested else { return settings.statementTimeout }
         try positive(requested, field: "timeout_ms")
         return Swift.min(requested, settings.maxStatementTimeout)
+    }
+
+    /// A transaction or batch carries 1 to the pool's `max_statements` statements.
+    static func statementCount(_ count: Int, _ settings: PoolSettings) throws(WardenError) {
+        try require(count >= 1, "statements must not be empty", field: "statements")
+        try require(
+            count <= settings.maxStatements,
+            "at most \(settings.maxStatements) statements per request (the pool's max_statements), got \(count)",
+            field: "statements"
+        )
     }
 
     private static func positive(_ value: Duration, field: String) throws(WardenError) {
