@@ -226,3 +226,36 @@ struct TransactionTests {
         }
     }
 }
+
+extension TransactionTests {
+    @Test("a statement that ends the transaction itself (COMMIT, ROLLBACK, BEGIN ...) cannot break all-or-nothing")
+    func transactionControlInside() async throws {
+        try await Self.fixture { api, server, database in
+            for control in [
+                "COMMIT", "commit work", "  ROLLBACK", "END", "ABORT", "BEGIN", "start  transaction", "PREPARE TRANSACTION 'x'",
+                "-- a comment\nCOMMIT", "/* one /* nested */ comment */ rollback and chain",
+            ] {
+                let answer = try await Self.run(api, [
+                    ("INSERT INTO t VALUES ($1, $2)", "[1, \"a\"]"),
+                    (control, "[]"),
+                    ("INSERT INTO t VALUES ($1, $2)", "[2, \"b\"]"),
+                    ("SELECT 1/0", "[]"),
+                ])
+                #expect(answer.status == 400, "\(control): \(answer.status) \(answer.text)")
+                #expect(answer.code == "invalid_request")
+                #expect(answer["field"] as? String == "statements[1].sql")
+                #expect(try await Self.ids(server, database) == [], "\(control): committed part of the transaction")
+            }
+            // Savepoints stay inside the transaction, and are allowed.
+            let savepoints = try await Self.run(api, [
+                ("SAVEPOINT s", "[]"),
+                ("INSERT INTO t VALUES ($1, $2)", "[1, \"a\"]"),
+                ("ROLLBACK TO SAVEPOINT s", "[]"),
+                ("INSERT INTO t VALUES ($1, $2)", "[2, \"b\"]"),
+                ("RELEASE SAVEPOINT s", "[]"),
+            ])
+            #expect(savepoints.status == 200, "\(savepoints.text)")
+            #expect(try await Self.ids(server, database) == [2])
+        }
+    }
+}

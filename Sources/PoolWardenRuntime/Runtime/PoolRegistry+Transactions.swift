@@ -30,6 +30,15 @@ extension PoolRegistry {
     ) async throws(WardenError) -> TransactionOutcome {
         if let timeout = request.timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
         guard caller.mayUse(pool: pool) else { throw .forbidden("caller \(caller.name) may not use pool \(pool)") }
+        for (index, statement) in request.statements.enumerated() {
+            if let command = TransactionRequest.transactionControl(statement.sql) {
+                throw .invalidRequest(
+                    "statements[\(index)] is \(command): a transaction in one call begins and commits itself, and a statement "
+                        + "that ends it would commit part of it; control the transaction yourself with a lease's batch",
+                    field: "statements[\(index)].sql"
+                )
+            }
+        }
         // Refused before a connection is borrowed for it.
         try state.withLock { state throws(WardenError) in
             guard let id = state.poolIDs[pool], let entry = state.pools[id] else { return }
