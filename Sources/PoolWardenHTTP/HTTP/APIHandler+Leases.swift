@@ -67,6 +67,13 @@ extension APIHandler {
         let caller = try RequestCaller.require(pool: input.path.pool)
         guard case .json(let request) = input.body else { throw WardenError.invalidRequest("a JSON body with sql is required") }
         let statement = try RequestValidation.statement(request)
+        if let format = QueryStreamFormat(accepting: input.headers.accept) {
+            let body = try await streamQuery(pool: input.path.pool, caller: caller, statement: statement, format: format)
+            switch format {
+            case .ndjson: return .ok(.init(body: .applicationXNdjson(body)))
+            case .csv: return .ok(.init(body: .csv(body)))
+            }
+        }
         let started = ContinuousClock.now
         let result = try await registry.queryOnce(
             pool: input.path.pool, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout,
