@@ -172,6 +172,19 @@ struct QueryStreamTests {
         }
     }
 
+    @Test("max_stream_bytes counts the values' text: 100-byte values against 1000 bytes end after 10 rows with a result_too_large error line")
+    func maxStreamBytes() async throws {
+        try await Self.fixture(extra: ["max_stream_bytes": "1000"]) { api, _ in
+            let answer = try await Self.stream(api, "SELECT repeat('x',100) AS v FROM generate_series(1,1000) g", accept: "application/x-ndjson")
+            #expect(answer.status == 200)
+            let lines = Self.lines(answer.text)
+            #expect(lines.count == 1 + 10 + 1, "\(lines.count) lines")
+            let error = (lines.last as? [String: Any])?["error"] as? [String: Any]
+            #expect(error?["code"] as? String == "result_too_large", "\(String(describing: lines.last))")
+            #expect((error?["detail"] as? String)?.contains("1000 bytes") == true)
+        }
+    }
+
     @Test("2 million rows stream through with the process's resident memory growing by less than 50 MB")
     func flatMemory() async throws {
         try await Self.fixture(extra: ["max": "1"]) { api, port in
