@@ -106,6 +106,36 @@ struct APISession {
         return .refused(answer, keyGiven: keyGiven)
     }
 
+    /// Writes a streamed answer to stdout chunk by chunk as it arrives. A stream that failed
+    /// midway fails the command after its rows: an NDJSON error line is a refusal (its problem
+    /// on stderr, exit 2), a CSV cut off without its last chunk an unusable answer (exit 3).
+    func stream(_ body: HTTPBody) async throws {
+        var lastLine = Data()
+        do {
+            for try await chunk in body {
+                let data = Data(chunk)
+                FileHandle.standardOutput.write(data)
+                // Only the last line matters, and it is at most one problem document long.
+                if let newline = data.dropLast().lastIndex(of: UInt8(ascii: "\n")) {
+                    lastLine = data[(newline + 1)...]
+                } else {
+                    lastLine.append(data)
+                    if lastLine.count > 64 << 10 { lastLine = Data(lastLine.suffix(64 << 10)) }
+                }
+            }
+        } catch {
+            throw CLIFailure.unusable(baseURL, reason: "the stream was cut off before its end (the statement failed or the connection broke)")
+        }
+        let errorPrefix = Data(#"{"error":"#.utf8)
+        if lastLine.starts(with: errorPrefix),
+           let line = try? JSONSerialization.jsonObject(with: lastLine) as? [String: Any],
+           let problem = line["error"] as? [String: Any],
+           let data = try? JSONSerialization.data(withJSONObject: problem) {
+            let status = problem["status"] as? Int ?? 422
+            throw CLIFailure.refused(ResponseRecorder.Answer(status: status, retryAfter: nil, body: data), keyGiven: keyGiven)
+        }
+    }
+
     /// Prints the answer: its JSON body as received under `--json`, else `text()` (nothing for an
     /// empty text).
     func emit(_ text: @autoclosure () -> String) {

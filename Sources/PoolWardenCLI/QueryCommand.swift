@@ -14,6 +14,9 @@ struct QueryCommand: ClientCommand {
             Parameters are positional: $1, $2, ... in the SQL. \(QueryParameter.help) \
             On a lease, BEGIN ... COMMIT span calls; a single shot runs in autocommit and rolls back anything left open. \
             The result prints as a table with a row count; --json prints the service's result as it came. \
+            With --pool, --csv and --ndjson write the rows to stdout as they arrive (RFC 4180 CSV with a header row; \
+            NDJSON with a header line, one array per row and a trailer); a statement that fails after its first rows \
+            exits 2 (NDJSON, the error line is printed) or 3 (CSV, cut off). \
             A COMMIT that the server answers with ROLLBACK (the transaction had failed) exits 4.
             """
     )
@@ -29,11 +32,22 @@ struct QueryCommand: ClientCommand {
     @Option(help: ArgumentHelp("With --pool: wait this long for a connection (e.g. 2s; 0: not at all). Default: the pool's borrow timeout.", valueName: "duration"))
     var wait: DurationArgument?
 
+    @Flag(help: "With --pool: stream the rows to stdout as CSV as they arrive.")
+    var csv = false
+
+    @Flag(help: "With --pool: stream the rows to stdout as NDJSON as they arrive.")
+    var ndjson = false
+
     @Argument(help: ArgumentHelp("The lease token (unless --pool), then the SQL, then its parameters.", valueName: "token|sql|param"))
     var words: [String] = []
 
     func validate() throws {
         if wait != nil, pool == nil { throw ValidationError("--wait goes with --pool: a lease already holds its connection") }
+        if csv || ndjson {
+            if csv, ndjson { throw ValidationError("--csv and --ndjson exclude each other") }
+            if pool == nil { throw ValidationError("--csv and --ndjson go with --pool: streams are offered on single shots") }
+            if options.json { throw ValidationError("--json and --\(csv ? "csv" : "ndjson") exclude each other") }
+        }
         let needed = pool == nil ? 2 : 1
         guard words.count >= needed else {
             throw ValidationError(pool == nil ? "give a lease TOKEN and the SQL (or --pool POOL and the SQL)" : "give the SQL to run")
@@ -53,6 +67,18 @@ struct QueryCommand: ClientCommand {
             timeoutMs: timeout?.milliseconds,
             waitMs: wait?.milliseconds
         )
+        if let pool, csv || ndjson {
+            let accept: Operations.QueryPool.AcceptableContentType = csv ? .csv : .applicationXNdjson
+            let output = try await session.send {
+                try await $0.queryPool(path: .init(pool: pool), headers: .init(accept: [.init(contentType: accept)]), body: .json(request))
+            }
+            guard case .ok(let answer) = output else { throw session.refusal() }
+            switch answer.body {
+            case .csv(let body), .applicationXNdjson(let body): try await session.stream(body)
+            case .json: throw CLIFailure.unusable(session.baseURL, reason: "the service answered JSON where a stream was asked for")
+            }
+            return
+        }
         let result: Components.Schemas.QueryResult
         if let pool {
             let output = try await session.send { try await $0.queryPool(path: .init(pool: pool), body: .json(request)) }

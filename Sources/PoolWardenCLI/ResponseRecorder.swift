@@ -32,10 +32,21 @@ final class ResponseRecorder: ClientMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         let (response, responseBody) = try await next(request, body, baseURL)
+        if (200..<300).contains(response.status.code), let type = response.headerFields[.contentType], Self.isStream(type) {
+            // A streamed result is written out as it comes (`query --csv`, `--ndjson`): holding it
+            // here would undo the point of the stream.
+            last.withLock { $0 = Answer(status: response.status.code, retryAfter: nil, body: Data()) }
+            return (response, responseBody)
+        }
         var bytes = Data()
         if let responseBody { bytes = try await Data(collecting: responseBody, upTo: Self.bodyLimit) }
         let answer = Answer(status: response.status.code, retryAfter: response.headerFields[.retryAfter], body: bytes)
         last.withLock { $0 = answer }
         return (response, responseBody == nil ? nil : HTTPBody(bytes))
+    }
+
+    static func isStream(_ contentType: String) -> Bool {
+        let type = contentType.lowercased()
+        return type.hasPrefix("application/x-ndjson") || type.hasPrefix("text/csv")
     }
 }

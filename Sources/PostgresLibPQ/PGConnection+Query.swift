@@ -134,7 +134,7 @@ extension PGConnection {
         }
     }
 
-    private func discardCopyOut() async throws {
+    func discardCopyOut() async throws {
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
             let length = PQgetCopyData(handle, &buffer, 1)

@@ -56,6 +56,18 @@ extension APIHandler {
         guard statement.wait == nil else {
             throw WardenError.invalidRequest("wait_ms is for single shots: a lease already holds its connection", field: "wait_ms")
         }
+        if let format = QueryStreamFormat(accepting: input.headers.accept) {
+            let (registry, token) = (registry, input.path.token)
+            let body = try await streamQuery(format: format) { deliver throws(WardenError) in
+                try await registry.stream(
+                    token: token, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout, deliver: deliver
+                )
+            }
+            switch format {
+            case .ndjson: return .ok(.init(body: .applicationXNdjson(body)))
+            case .csv: return .ok(.init(body: .csv(body)))
+            }
+        }
         let started = ContinuousClock.now
         let result = try await registry.query(
             token: input.path.token, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout
@@ -67,6 +79,19 @@ extension APIHandler {
         let caller = try RequestCaller.require(pool: input.path.pool)
         guard case .json(let request) = input.body else { throw WardenError.invalidRequest("a JSON body with sql is required") }
         let statement = try RequestValidation.statement(request)
+        if let format = QueryStreamFormat(accepting: input.headers.accept) {
+            let (registry, pool, hangUp) = (registry, input.path.pool, ClientHangUp.current)
+            let body = try await streamQuery(format: format) { deliver throws(WardenError) in
+                try await registry.streamOnce(
+                    pool: pool, caller: caller, sql: statement.sql, parameters: statement.parameters,
+                    timeout: statement.timeout, wait: statement.wait, hangUp: hangUp, deliver: deliver
+                )
+            }
+            switch format {
+            case .ndjson: return .ok(.init(body: .applicationXNdjson(body)))
+            case .csv: return .ok(.init(body: .csv(body)))
+            }
+        }
         let started = ContinuousClock.now
         let result = try await registry.queryOnce(
             pool: input.path.pool, caller: caller, sql: statement.sql, parameters: statement.parameters, timeout: statement.timeout,

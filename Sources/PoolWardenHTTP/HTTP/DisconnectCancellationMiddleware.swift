@@ -11,8 +11,10 @@ struct DisconnectCancellationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        guard request.method == .post, path.hasPrefix("/v1/pools/"), path.hasSuffix("/leases") || path.hasSuffix("/query") || path.hasSuffix("/transaction")
-        else {
+        // A lease's query is watched too: streamed, it stops when its reader hangs up.
+        let watched = path.hasPrefix("/v1/pools/") && (path.hasSuffix("/leases") || path.hasSuffix("/query") || path.hasSuffix("/transaction"))
+            || path.hasPrefix("/v1/leases/") && path.hasSuffix("/query")
+        guard request.method == .post, watched else {
             return try await next(request, context)
         }
         let hangUp = await ClientHangUpHandler.hangUp(of: context.channel)

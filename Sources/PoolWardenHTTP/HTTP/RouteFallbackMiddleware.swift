@@ -5,12 +5,13 @@ import PoolWardenRuntime
 
 /// What the router answers on its own, made to look like the rest of the API: an unknown path is a
 /// problem+json 404 instead of an empty body, and a known path asked with a method it does not
-/// take is a 405 naming the ones it does (`Allow`). It also drops `Accept`, since every route has
-/// one representation per status and a stricter Accept would only turn errors into 406.
+/// take is a 405 naming the ones it does (`Allow`). It also drops `Accept`, since most routes have
+/// one representation per status and a stricter Accept would only turn errors into 406; it is
+/// kept only where it chooses something: a query that asks for a stream (NDJSON or CSV).
 struct RouteFallbackMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var head = request.head
-        head.headerFields[.accept] = nil
+        if !Self.asksForStream(head) { head.headerFields[.accept] = nil }
         let request = Request(head: head, body: request.body)
         do {
             return try await next(request, context)
@@ -22,6 +23,15 @@ struct RouteFallbackMiddleware<Context: RequestContext>: RouterMiddleware {
             return Self.problem(.notFound("no route for \(request.method) \(Self.shown(path))"))
         } catch let error as HTTPError {
             return Self.problem(error.status.code >= 500 ? .internal("internal error") : .invalidRequest(error.body ?? error.status.reasonPhrase))
+        }
+    }
+
+    /// A query whose `Accept` names a stream form: the handler negotiates it.
+    static func asksForStream(_ head: HTTPRequest) -> Bool {
+        guard head.method == .post, head.path?.split(separator: "?").first?.hasSuffix("/query") == true else { return false }
+        return head.headerFields[values: .accept].contains { value in
+            let lowered = value.lowercased()
+            return lowered.contains("application/x-ndjson") || lowered.contains("text/csv")
         }
     }
 

@@ -6,6 +6,7 @@ extension ConfigDecoder {
         "name", "conninfo", "password_env", "min", "max", "max_per_caller", "max_waiting", "lease_ttl", "borrow_timeout",
         "max_lifetime", "idle_timeout", "health_check_after", "statement_timeout", "max_statement_timeout",
         "connect_retry", "application_name_tagging", "reset", "reset_statement", "max_result_rows", "max_result_bytes", "max_statements",
+        "max_stream_rows", "max_stream_bytes",
     ]
     /// Names other pool libraries (SQLAlchemy, psycopg_pool, HikariCP, PgBouncer) use for these keys.
     static let poolAliases = [
@@ -47,6 +48,8 @@ extension ConfigDecoder {
     static let maxDelayRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(3600)
     static let maxResultRowsRange = 1...100_000_000
     static let maxResultBytesRange = 1...(1 << 34)
+    static let maxStreamRowsRange = 1...Int(Int64.max)
+    static let maxStreamBytesRange = 1...Int(Int64.max)
     static let maxStatementsRange = 1...100_000
 
     func decodePools(_ nodes: [Node]) -> [PoolSettings] {
@@ -94,6 +97,17 @@ extension ConfigDecoder {
             if case .value(let statement) = reader.string("reset_statement") { settings.resetStatement = statement }
             reader.integer("max_result_rows", in: Self.maxResultRowsRange).store(into: &settings.maxResultRows)
             reader.byteSize("max_result_bytes", in: Self.maxResultBytesRange).store(into: &settings.maxResultBytes)
+            // A stream's limits may be `off`: its memory stays flat whatever its length.
+            if reader.isOff("max_stream_rows") {
+                settings.maxStreamRows = nil
+            } else if case .value(let rows) = reader.integer("max_stream_rows", in: Self.maxStreamRowsRange) {
+                settings.maxStreamRows = rows
+            }
+            if reader.isOff("max_stream_bytes") {
+                settings.maxStreamBytes = nil
+            } else if case .value(let bytes) = reader.byteSize("max_stream_bytes", in: Self.maxStreamBytesRange) {
+                settings.maxStreamBytes = bytes
+            }
             reader.integer("max_statements", in: Self.maxStatementsRange).store(into: &settings.maxStatements)
             pools.append(settings)
         }

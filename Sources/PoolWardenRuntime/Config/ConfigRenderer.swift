@@ -90,6 +90,8 @@ public enum ConfigRenderer {
         lines += [
             "    max_result_rows: \(pool.maxResultRows)",
             "    max_result_bytes: \(pool.maxResultBytes)",
+            "    max_stream_rows: \(pool.maxStreamRows.map(String.init) ?? "off")",
+            "    max_stream_bytes: \(pool.maxStreamBytes.map(String.init) ?? "off")",
             "    max_statements: \(pool.maxStatements)",
         ]
         return lines

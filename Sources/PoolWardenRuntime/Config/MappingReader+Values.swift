@@ -59,6 +59,12 @@ extension MappingReader {
         return .value(bytes)
     }
 
+    /// Whether `key` is the word `off` (a limit turned off).
+    func isOff(_ key: String) -> Bool {
+        guard let scalar = value(key)?.scalar else { return false }
+        return ConfigText.trimmed(scalar.string) == "off"
+    }
+
     func bool(_ key: String) -> FieldValue<Bool> {
         guard contains(key) else { return .absent }
         guard let (text, node) = scalar(key, expecting: "true or false") else { return .invalid }

@@ -43,6 +43,11 @@ public struct PoolSettings: Sendable, Equatable {
     public var server: String?
     public var maxResultRows = 100_000
     public var maxResultBytes = 64 << 20
+    /// Bounds on a streamed answer (NDJSON, CSV), which is never held in memory whole: nil is
+    /// off. Rows are off by default (a stream's memory does not grow with them); bytes, counting
+    /// the values' text, default to 1 GiB so that a runaway export still ends.
+    public var maxStreamRows: Int?
+    public var maxStreamBytes: Int? = 1 << 30
     /// The most statements one transaction or batch request may carry.
     public var maxStatements = 1000
 
@@ -132,6 +137,8 @@ extension PoolSettings {
         check("reset_statement", resetStatement != other.resetStatement)
         check("max_result_rows", maxResultRows != other.maxResultRows)
         check("max_result_bytes", maxResultBytes != other.maxResultBytes)
+        check("max_stream_rows", maxStreamRows != other.maxStreamRows)
+        check("max_stream_bytes", maxStreamBytes != other.maxStreamBytes)
         check("max_statements", maxStatements != other.maxStatements)
         return fields
     }

@@ -17,7 +17,7 @@ package final class ClientHangUp: Sendable {
 
     package init() {}
 
-    var hasHungUp: Bool { state.withLock { $0.hungUp } }
+    package var hasHungUp: Bool { state.withLock { $0.hungUp } }
 
     /// The client closed its side (or the connection went away): runs every callback once.
     package func fire() {
@@ -32,7 +32,7 @@ package final class ClientHangUp: Sendable {
 
     /// Runs `callback` when the client hangs up; at once (returning nil) if it has already.
     /// The returned id removes it again.
-    func onHangUp(_ callback: @escaping @Sendable () -> Void) -> Int? {
+    package func onHangUp(_ callback: @escaping @Sendable () -> Void) -> Int? {
         let id = state.withLock { state -> Int? in
             guard !state.hungUp else { return nil }
             state.nextID += 1
@@ -43,7 +43,7 @@ package final class ClientHangUp: Sendable {
         return id
     }
 
-    func remove(_ id: Int) {
+    package func remove(_ id: Int) {
         _ = state.withLock { $0.callbacks.removeValue(forKey: id) }
     }
 }

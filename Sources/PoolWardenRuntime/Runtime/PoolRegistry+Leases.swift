@@ -75,6 +75,11 @@ extension PoolRegistry {
     struct LeaseJob: Sendable {
         var limits: PGResultLimits
         var resets: [PGStatement]
+        /// A streamed answer's limits (`max_stream_rows`, `max_stream_bytes`).
+        var streamLimits = PGResultLimits.unlimited
+        /// When the operation's time limit ends: a stream waiting for its reader is held to it
+        /// too, where the driver's own deadline only sees time spent on the socket.
+        var deadline: ContinuousClock.Instant?
     }
 
     /// A lease's operation's value, and what its errors are judged by.
@@ -114,7 +119,10 @@ extension PoolRegistry {
             if resetAfter, pool.settings.reset == .discardAll {
                 resets = PGConnection.resetStatements(discardAll: true, statement: pool.settings.resetStatement)
             }
-            return (entry, limit, LeaseJob(limits: limits, resets: resets), pool.metrics)
+            var job = LeaseJob(limits: limits, resets: resets)
+            job.streamLimits = PGResultLimits(maxRows: pool.settings.maxStreamRows ?? .max, maxBytes: pool.settings.maxStreamBytes ?? .max)
+            job.deadline = limit.map { now.advanced(by: $0) }
+            return (entry, limit, job, pool.metrics)
         }
         let started = ContinuousClock.now
         var pristine = false

@@ -49,6 +49,8 @@ package enum PoolSettingsRules {
         try require(retry.maxDelay >= .zero, "connect_retry.max_delay must not be negative", field: "connect_retry.max_delay")
         try require(settings.maxResultRows >= 1, "max_result_rows must be at least 1", field: "max_result_rows")
         try require(settings.maxResultBytes >= 1, "max_result_bytes must be at least 1", field: "max_result_bytes")
+        try require((settings.maxStreamRows ?? 1) >= 1, "max_stream_rows must be at least 1", field: "max_stream_rows")
+        try require((settings.maxStreamBytes ?? 1) >= 1, "max_stream_bytes must be at least 1", field: "max_stream_bytes")
         try require(settings.maxStatements >= 1, "max_statements must be at least 1", field: "max_statements")
         if let statement = settings.resetStatement {
             try require(!statement.allSatisfy(\.isWhitespace), "reset_statement must not be empty", field: "reset_statement")
