@@ -16,8 +16,11 @@ enum ProcessMemory {
         (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
     }
 
-    private static func field(_ name: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    /// Resident bytes of another process (a `poolwarden serve` a test started); 0 once it is gone.
+    static func resident(of pid: pid_t) -> Int { field("VmRSS", process: "\(pid)") }
+
+    private static func field(_ name: String, process: String = "self") -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
             let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
             return (kilobytes ?? 0) * 1024
