@@ -156,6 +156,12 @@ extension PoolRegistry {
         try await queryOnce(pool: pool, caller: caller, sql: sql, parameters: parameters, timeout: timeout, wait: wait, hangUp: nil)
     }
 
+    /// A request's `timeout_ms`, when given, must be above zero: the one check of the single
+    /// shot, its streamed form and a transaction in one call.
+    static func requirePositive(_ timeout: Duration?) throws(WardenError) {
+        if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
+    }
+
     package func queryOnce(
         pool: String,
         caller: CallerIdentity,
@@ -165,7 +171,7 @@ extension PoolRegistry {
         wait: Duration?,
         hangUp: ClientHangUp?
     ) async throws(WardenError) -> PGQueryResult {
-        if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
+        try Self.requirePositive(timeout)
         return try await once(pool: pool, caller: caller, wait: wait, hangUp: hangUp) { token throws(WardenError) in
             try await query(token: token, caller: caller, sql: sql, parameters: parameters, timeout: timeout, resetAfter: true)
         }

@@ -23,7 +23,7 @@ extension PoolRegistry {
         hangUp: ClientHangUp?,
         deliver: @escaping @Sendable (PGStreamEvent, ContinuousClock.Instant?) async -> Bool
     ) async throws(WardenError) -> PGQueryResult {
-        if let timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
+        try Self.requirePositive(timeout)
         logger.trace("streamed statement", metadata: ["pool": "\(pool)", "sql": "\(sql)"])
         return try await once(pool: pool, caller: caller, wait: wait, hangUp: hangUp) { token throws(WardenError) in
             // No reset rides along in the same round trip (a pipeline cannot stream a row at a

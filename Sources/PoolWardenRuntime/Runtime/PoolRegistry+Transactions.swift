@@ -28,7 +28,7 @@ extension PoolRegistry {
         _ request: TransactionRequest,
         hangUp: ClientHangUp?
     ) async throws(WardenError) -> TransactionOutcome {
-        if let timeout = request.timeout, timeout <= .zero { throw .invalidRequest("timeout_ms must be positive", field: "timeout_ms") }
+        try Self.requirePositive(request.timeout)
         guard caller.mayUse(pool: pool) else { throw .forbidden("caller \(caller.name) may not use pool \(pool)") }
         for (index, statement) in request.statements.enumerated() {
             if let command = TransactionRequest.transactionControl(statement.sql) {
