@@ -55,9 +55,26 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PoolWardenCluster",
+            dependencies: [
+                "PoolCore",
+                "PoolWardenRuntime",
+                "PostgresLibPQ",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "PoolWardenHTTP",
             dependencies: [
                 "PoolCore",
+                "PoolWardenCluster",
                 "PoolWardenRuntime",
                 "PostgresLibPQ",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -123,6 +140,7 @@ let package = Package(
             name: "PoolWardenTests",
             dependencies: [
                 "PoolCore",
+                "PoolWardenCluster",
                 "PoolWardenHTTP",
                 "PoolWardenRuntime",
                 "TestPostgres",

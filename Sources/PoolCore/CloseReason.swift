@@ -24,4 +24,7 @@ public enum CloseReason: Hashable, Sendable {
     case deleted
     /// The group is shutting down.
     case shutdown
+    /// It no longer holds a global slot (its replica lost the coordination session, or the cap
+    /// shrank below the slot it held).
+    case slotLost
 }

@@ -85,6 +85,8 @@ extension PoolGroup {
         let now = self.ticks(now)
         let evictedFor = self.pools[pool].slots[slot].evictedFor
         self.freeSlot(pool, slot)
+        // Its global slot was given back before this report: a connect may find it now.
+        self.pools[pool].awaitingSlot = false
         if let evictedFor, let beneficiary = self.poolIndex(evictedFor) {
             self.pools[beneficiary].pendingEvictions -= 1
         }
@@ -178,5 +180,60 @@ extension PoolGroup {
         self.freeSlot(pool, slot)
         self.capacityFreed(pool, now: now, into: &actions)
         self.finishIfDrained(pool, into: &actions)
+    }
+}
+
+extension PoolGroup {
+    /// How soon a pool that found no global slot tries again while borrows wait, and while only
+    /// `min` wants a connection.
+    public static var slotRetryForWaiters: Duration { .milliseconds(50) }
+    public static var slotRetryForMin: Duration { .seconds(1) }
+
+    /// The connect was not started: every global slot is held (by other replicas, or this one's
+    /// coordination is lost). Not a connect failure: the pool is not degraded and its waiters keep
+    /// waiting; no connect starts until the retry timer fires or one of its connections closes.
+    public mutating func connectDeferred(_ id: ConnectionID, now: Instant) -> PoolActions {
+        var actions = PoolActions()
+        guard let (pool, slot) = self.slotIndex(id), self.pools[pool].slots[slot].phase == .opening else {
+            return actions
+        }
+        let now = self.ticks(now)
+        self.freeSlot(pool, slot)
+        if self.pools[pool].isRunning, !self.shuttingDown {
+            self.pools[pool].awaitingSlot = true
+            let delay = self.pools[pool].unmetDemand > 0 ? Self.slotRetryForWaiters : Self.slotRetryForMin
+            actions.append(.schedule(PoolTimer(kind: .slotRetry(self.poolID(pool)), delay: delay)))
+        }
+        self.capacityFreed(pool, now: now, into: &actions)
+        self.finishIfDrained(pool, into: &actions)
+        return actions
+    }
+
+    /// Closes connections that no longer hold a global slot: idle ones now, leased ones now with
+    /// their leases revoked (the cap is the contract), ones being opened, checked or reset when
+    /// that finishes.
+    public mutating func retire(_ ids: [ConnectionID], now: Instant) -> PoolActions {
+        var actions = PoolActions()
+        let now = self.ticks(now)
+        var touched: Set<Int> = []
+        for id in ids {
+            guard let (pool, slot) = self.slotIndex(id) else { continue }
+            switch self.pools[pool].slots[slot].phase {
+            case .idle:
+                self.closeSlot(pool, slot, .slotLost, into: &actions)
+            case .leased:
+                _ = self.revokeLease(pool, slot, .slotLost, into: &actions)
+                self.closeSlot(pool, slot, .slotLost, into: &actions)
+            case .opening, .checking, .resetting:
+                self.pools[pool].slots[slot].retire = .slotLost
+            case .free, .closing, .backoff:
+                continue
+            }
+            touched.insert(pool)
+        }
+        for pool in touched {
+            self.serveQueue(pool, now: now, into: &actions)
+        }
+        return actions
     }
 }

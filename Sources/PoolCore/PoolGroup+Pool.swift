@@ -20,6 +20,9 @@ extension PoolGroup {
         @usableFromInline var lastFailureAt: Duration?
         /// A breaker-probe timer is pending.
         @usableFromInline var probeScheduled: Bool
+        /// A connect found no global slot free (another replica holds them): no new connect
+        /// starts until the slot-retry timer fires or a connection of this replica closes.
+        @usableFromInline var awaitingSlot: Bool
         @usableFromInline var generation: UInt64
         @usableFromInline var slots: [Slot]
         /// The runtime's handle per slot, kept apart so slots stay plain values.
@@ -51,6 +54,7 @@ extension PoolGroup {
             self.consecutiveFailures = 0
             self.lastFailureAt = nil
             self.probeScheduled = false
+            self.awaitingSlot = false
             self.generation = 0
             self.slots = []
             self.handles = []

@@ -8,7 +8,7 @@ extension PoolGroup {
     /// above its `min` is closed, and the room is promised to this pool until the close completes.
     @usableFromInline
     mutating func provision(_ pool: Int, now: Duration, into actions: inout PoolActions) {
-        guard self.pools[pool].isRunning, !self.shuttingDown, !self.pools[pool].degraded else { return }
+        guard self.pools[pool].isRunning, !self.shuttingDown, !self.pools[pool].degraded, !self.pools[pool].awaitingSlot else { return }
         var demand = self.pools[pool].unmetDemand
         while demand > 0, self.pools[pool].counts.total < self.pools[pool].limits.max {
             if let server = self.pools[pool].server, self.servers[server].isFull {

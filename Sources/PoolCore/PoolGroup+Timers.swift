@@ -17,6 +17,11 @@ extension PoolGroup {
             self.leaseTimerFired(id, now: now, into: &actions)
         case .breakerProbe(let id):
             self.probeTimerFired(id, now: now, into: &actions)
+        case .slotRetry(let id):
+            if let pool = self.poolIndex(id), self.pools[pool].awaitingSlot {
+                self.pools[pool].awaitingSlot = false
+                self.capacityFreed(pool, now: now, into: &actions)
+            }
         }
         return actions
     }

@@ -14,4 +14,6 @@ public enum PoolTimerKind: Hashable, Sendable {
     case leaseExpiry(ConnectionID)
     /// A degraded pool may try one probe connect.
     case breakerProbe(PoolID)
+    /// A pool that found no global slot free may try again.
+    case slotRetry(PoolID)
 }

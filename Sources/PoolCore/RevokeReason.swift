@@ -10,4 +10,6 @@ public enum RevokeReason: Hashable, Sendable {
     case shutdown
     /// An operator revoked this one lease. Counted in `revoked`.
     case revoked
+    /// Its connection lost its global slot and was closed. Counted in `revoked`.
+    case slotLost
 }

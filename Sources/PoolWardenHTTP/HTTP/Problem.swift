@@ -37,6 +37,8 @@ enum Problem {
             case .connectionLost: .connectionLost
             case .poolDeleted: .poolDeleted
             case .released: .released
+            case .slotLost: .slotLost
+            case .replicaLost: .replicaLost
             }
         case .invalidConfig(let problems):
             problem.problems = problems.map(Components.Schemas.ConfigProblem.init)

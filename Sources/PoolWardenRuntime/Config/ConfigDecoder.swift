@@ -1,10 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Yams
 
 /// Turns the YAML tree of a config file into a ``WardenConfig``, logging every problem instead of
 /// stopping at the first. The pieces are in `ConfigDecoder+Pools.swift`, `+Callers` and `+Servers`.
 struct ConfigDecoder {
-    static let topKeys = ["listen", "callers", "pools", "servers", "shutdown_grace", "max_body_bytes", "log_level"]
+    static let topKeys = ["listen", "callers", "pools", "servers", "shutdown_grace", "max_body_bytes", "log_level", "cluster"]
     static let topAliases = [
         "listener": "listen", "bind": "listen", "address": "listen", "server": "servers",
         "pool": "pools", "caller": "callers", "clients": "callers", "users": "callers",
@@ -82,10 +85,19 @@ struct ConfigDecoder {
         if case .value(let nodes) = top.sequence("servers", of: "servers") {
             config.servers = decodeServers(nodes)
         }
+        config.cluster = decodeCluster(top, hostName: Self.hostName()).value
         top.duration("shutdown_grace", in: Self.shutdownGraceRange).store(into: &config.shutdownGrace)
         top.byteSize("max_body_bytes", in: Self.maxBodyBytesRange).store(into: &config.maxBodyBytes)
         decodeLogLevel(top).store(into: &config.logLevel)
         return declaresCallers
+    }
+
+    /// This machine's name up to its first dot, lowercased: a StatefulSet pod's name.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(name.split(separator: ".").first ?? "").lowercased()
     }
 
     private func decodeLogLevel(_ top: MappingReader) -> FieldValue<Logger.Level> {

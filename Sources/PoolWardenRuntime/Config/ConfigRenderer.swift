@@ -19,6 +19,7 @@ public enum ConfigRenderer {
             "max_body_bytes: \(config.maxBodyBytes)",
             "log_level: \(config.logLevel.rawValue)",
         ]
+        if let cluster = config.cluster { lines += clusterLines(cluster) }
         lines.append(config.callers.isEmpty ? "callers: []" : "callers:")
         for caller in config.callers {
             lines.append("  - name: \(quoted(caller.name))")
@@ -41,6 +42,22 @@ public enum ConfigRenderer {
         lines.append(pools.isEmpty ? "pools: []" : "pools:")
         for pool in pools { lines += poolLines(pool) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func clusterLines(_ cluster: ClusterSettings) -> [String] {
+        var lines = ["cluster:", "  replica: \(quoted(cluster.replica))"]
+        if let dns = cluster.peersDNS {
+            var fields = ["service: \(quoted(dns.service))", "replicas: \(dns.replicas)", "port: \(dns.port)", "scheme: \(dns.scheme)"]
+            if let set = dns.statefulSet { fields.append("statefulset: \(quoted(set))") }
+            lines.append("  peers_dns: { \(fields.joined(separator: ", ")) }")
+        } else {
+            lines.append("  peers:")
+            lines += cluster.peers.map { "    \(quoted($0.name)): \(quoted($0.url))" }
+        }
+        lines.append("  coordination_database: \(quoted(cluster.coordinationDatabase))")
+        lines.append("  key_env: \(cluster.keyVariable)")
+        lines.append("  peer_connect_timeout: \(ConfigDuration.format(cluster.peerConnectTimeout))")
+        return lines
     }
 
     private static func tlsMapping(_ tls: ListenTLS) -> String {

@@ -28,6 +28,8 @@ public struct WardenConfig: Sendable, Equatable {
     public var requestTimeout: Duration
     /// Client connections open at once; one more is closed as soon as it is accepted.
     public var maxClientConnections: Int
+    /// nil: a single service, as before replicas existed.
+    public var cluster: ClusterSettings?
 
     public init(
         listen: ListenAddress = ListenAddress(),
@@ -39,8 +41,10 @@ public struct WardenConfig: Sendable, Equatable {
         logLevel: Logger.Level = .info,
         requestTimeout: Duration = WardenConfig.defaultRequestTimeout,
         maxClientConnections: Int = WardenConfig.defaultMaxClientConnections,
-        tls: ListenTLS? = nil
+        tls: ListenTLS? = nil,
+        cluster: ClusterSettings? = nil
     ) {
+        self.cluster = cluster
         self.listen = listen
         self.tls = tls
         self.callers = callers

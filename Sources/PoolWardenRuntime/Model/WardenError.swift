@@ -159,6 +159,10 @@ public enum LeaseEndReason: String, Sendable, Equatable {
     case shutdown
     /// Its holder released it while a statement ran; the statement was cancelled.
     case released
+    /// Its replica lost the global slot its connection held and closed the connection.
+    case slotLost = "slot_lost"
+    /// The replica that owned it is gone (a cluster's peer that does not answer).
+    case replicaLost = "replica_lost"
 
     public var explanation: String {
         switch self {
@@ -168,6 +172,8 @@ public enum LeaseEndReason: String, Sendable, Equatable {
         case .poolDeleted: "its pool was deleted; its open transaction was rolled back"
         case .shutdown: "the service is shutting down; its open transaction was rolled back"
         case .released: "it was released while this statement ran; the statement was cancelled and its transaction rolled back"
+        case .slotLost: "its replica lost the cluster slot its connection held and closed the connection to keep the global cap; its open transaction was rolled back"
+        case .replicaLost: "the replica that owned it is gone; the server rolled back its open transaction when the replica's connection ended"
         }
     }
 }

@@ -144,6 +144,8 @@ public final class ConfigReloader: Sendable {
         // Files of a TLS listener are reloaded (its participant); a listener turned to or from
         // TLS is a new listener.
         if (old.tls == nil) != (new.tls == nil) { keys.append("listen.tls") }
+        // Replicas agree on their peers and key at start; a change reaches them by a rolling restart.
+        if old.cluster != new.cluster { keys.append("cluster") }
         return keys
     }
 
@@ -159,6 +161,7 @@ public final class ConfigReloader: Sendable {
         config.maxBodyBytes = old.maxBodyBytes
         config.logLevel = old.logLevel
         if (old.tls == nil) != (new.tls == nil) { config.tls = old.tls }
+        config.cluster = old.cluster
         return config
     }
 }

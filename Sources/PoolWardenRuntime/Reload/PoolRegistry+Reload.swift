@@ -173,6 +173,7 @@ extension PoolRegistry {
     private func setBudget(label: String, maxConnections: Int) {
         guard let id = state.withLock({ state in state.servers.first { $0.label == label }?.id }) else { return }
         report { group, now in group.setServerLimit(id, maxConnections: maxConnections, now: now) }
+        admission?.limitsChanged(pool: nil, max: nil, budget: AdmissionRequest.Budget(label: label, max: maxConnections))
         logger.info("server budget changed", metadata: ["server": "\(label)", "max_connections": "\(maxConnections)"])
     }
 

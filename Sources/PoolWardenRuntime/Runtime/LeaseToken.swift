@@ -1,5 +1,7 @@
 /// Lease tokens: `pwl_` followed by 43 URL-safe base64 characters that encode 256 bits from the
-/// system CSPRNG (`SystemRandomNumberGenerator` is `getrandom(2)` on Linux).
+/// system CSPRNG (`SystemRandomNumberGenerator` is `getrandom(2)` on Linux). In a cluster, `.` and
+/// the name of the replica that owns the lease follow, so that any replica can send a request to
+/// the owner; the name adds nothing to guess, the 256 bits stay the secret.
 ///
 /// A token is a bearer secret for one lease: it is shown once, in the borrow's answer, and logged,
 /// listed and shown in status only by its first ``prefixLength`` characters.
@@ -14,14 +16,16 @@ package enum LeaseToken {
 
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    static func generate() -> String {
+    /// `owner`: this replica's name in a cluster, nil for a single service.
+    static func generate(owner: String? = nil) -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes: [UInt8] = []
         bytes.reserveCapacity(randomBytes + 1)
         for _ in 0..<(randomBytes / 8) {
             withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
         }
-        return prefix + encode(bytes)
+        let random = prefix + encode(bytes)
+        return owner.map { random + "." + $0 } ?? random
     }
 
     /// Unpadded URL-safe base64 (RFC 4648 section 5).
@@ -50,12 +54,24 @@ package enum LeaseToken {
     /// Whether `token` has the shape of a token; anything else is answered as unknown without a
     /// lookup.
     static func isWellFormed(_ token: String) -> Bool {
-        let utf8 = token.utf8
+        let utf8 = randomPart(of: token).utf8
+        if let owner = owner(of: token), !ClusterSettings.isValidReplicaName(owner) { return false }
         guard utf8.count == length, token.hasPrefix(prefix) else { return false }
         return utf8.dropFirst(prefix.utf8.count).allSatisfy { byte in
             (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
                 || byte == 0x2D || byte == 0x5F
         }
+    }
+
+    /// The replica a token names as its lease's owner; nil for a token of a single service.
+    package static func owner(of token: String) -> String? {
+        guard let dot = token.utf8.firstIndex(of: 0x2E) else { return nil }
+        return String(token[token.index(after: dot)...])
+    }
+
+    private static func randomPart(of token: String) -> Substring {
+        guard let dot = token.firstIndex(of: ".") else { return token[...] }
+        return token[..<dot]
     }
 
     /// The part of a token that may be shown.

@@ -207,6 +207,7 @@ extension PoolRegistry {
         case .recycled, .revoked: ended = .revoked
         case .deleted: ended = .poolDeleted
         case .shutdown: ended = .shutdown
+        case .slotLost: ended = .slotLost
         }
         state.ended.insert(token, caller: entry.caller, reason: ended, now: now)
         logger.info(

@@ -69,6 +69,7 @@ extension PoolRegistry {
                 let recycled = state.group.recycle(id, mode: Self.coreMode(recycle), olderThan: nil, now: now)
                 apply(recycled.actions, to: &state, now: now, effects: &effects)
             }
+            if settings.max != previous.max { effects.limitChanges.append((name, settings.max)) }
             logger.info(
                 "pool updated",
                 metadata: [

@@ -84,7 +84,7 @@ extension PoolRegistry {
         tagging: Bool,
         hangUp: ClientHangUp?
     ) async throws(WardenError) -> BorrowGrant {
-        let candidate = LeaseToken.generate()
+        let candidate = LeaseToken.generate(owner: replica)
         let (request, id, immediate, effects) = try state.withLock {
             state throws(WardenError) -> (UInt64, PoolID, Result<BorrowGrant, WardenError>?, RegistryEffects) in
             guard !state.group.isShuttingDown else { throw .shuttingDown }

@@ -12,11 +12,27 @@ extension PoolRegistry {
         }
         let settings = entry.settings
         // connectTimeout nil: the conninfo's connect_timeout, else the driver's ten seconds.
-        let options = Self.connectOptions(settings, applicationName: entry.applicationName)
+        let options = Self.connectOptions(settings, applicationName: entry.applicationName, clustered: admission != nil)
         let base = entry.applicationName
+        let claim = admission.map { _ in
+            AdmissionRequest(
+                connection: id, pool: settings.name, poolMax: settings.max,
+                budget: entry.server.flatMap { server in state.servers.first { $0.id == server } }.map { budget in
+                    AdmissionRequest.Budget(label: budget.label, max: state.group.serverUsage(budget.id)?.limit ?? 0)
+                },
+                conninfo: settings.conninfo, password: settings.password
+            )
+        }
         // On a reactor thread, as every task here: a connect, reset, check or close must not wait
         // for a cooperative or event-loop thread that other work holds (issue 12).
         let task = Task(executorPreference: PGConnection.ioExecutor) {
+            if let admission = self.admission, let claim {
+                if case .unavailable(let why) = await admission.admit(claim) {
+                    self.logger.debug("no global slot free; the pool waits for one", metadata: ["pool": "\(settings.name)", "why": "\(why)"])
+                    self.report { group, now in group.connectDeferred(id, now: now) } onLock: { $0.connects[id] = nil }
+                    return
+                }
+            }
             await self.connect(id, pool: pool, name: settings.name, options: options, base: base, attempt: attempt)
         }
         state.connects[id] = RegistryState.ConnectEntry(pool: pool, task: task)
@@ -42,6 +58,7 @@ extension PoolRegistry {
             } else {
                 message = "the connect was cancelled"
             }
+            await admission?.release(id)
             report { group, now in
                 group.connectFailed(id, error: message, now: now)
             } onLock: { state in
@@ -59,7 +76,7 @@ extension PoolRegistry {
             apply(state.group.connectionOpened(id, connection, now: now), to: &state, now: now, effects: &effects)
             if state.group.connection(id) !== connection {
                 // The slot went away while connecting (its pool was deleted): nobody owns this one.
-                effects.strays.append(connection)
+                effects.strays.append((id, connection))
             }
             return effects
         }
@@ -125,9 +142,14 @@ extension PoolRegistry {
     /// up on it, and exit: a statement that ignores its cancel then cannot keep running past its
     /// connection's close (PostgreSQL 14 or later). It is a startup option, so `DISCARD ALL` puts
     /// it back if a caller changed it.
-    static func connectOptions(_ settings: PoolSettings, applicationName: String) -> PGConnectOptions {
+    ///
+    /// In a cluster the server also probes the replica's socket (TCP keepalives every few
+    /// seconds), so that the backends of a replica whose host vanished without closing its
+    /// sockets exit by themselves, as its slots are freed.
+    static func connectOptions(_ settings: PoolSettings, applicationName: String, clustered: Bool = false) -> PGConnectOptions {
         let written = (try? PGConninfo.parse(settings.conninfo).get())?["options"] ?? ""
-        let options = [written, "-c client_connection_check_interval=\(clientCheckInterval.milliseconds)"]
+        let keepalives = clustered ? serverKeepalives : ""
+        let options = [written, "-c client_connection_check_interval=\(clientCheckInterval.milliseconds)", keepalives]
             .filter { !$0.isEmpty }
             .joined(separator: " ")
         return PGConnectOptions(
@@ -139,6 +161,10 @@ extension PoolRegistry {
     }
 
     static let clientCheckInterval: Duration = .seconds(1)
+
+    /// The server side's keepalives in a cluster: a silent peer is given up after about
+    /// 5 + 3 × 2 = 11 seconds.
+    public static let serverKeepalives = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
 
     /// Closes a connection (cancelling a statement it runs) and reports it closed once its backend
     /// has exited: until then it counts against `max` and the server budget (invariant 1). A
@@ -157,6 +183,8 @@ extension PoolRegistry {
             if let connection, await !connection.close(), let target {
                 await self.terminate(connection.pg, id: id, pool: target.pool, options: target.options)
             }
+            // The backend has exited: its slot may go to whoever asks next, here or elsewhere.
+            await self.admission?.release(id)
             self.report { $0.connectionClosed(id, now: $1) } onLock: { $0.closingNotes[id] = nil }
         }
     }
@@ -233,4 +261,19 @@ extension PoolRegistry {
 
     /// Who borrows a connection of a pool to terminate a backend of that pool.
     static let maintenanceCaller = CallerIdentity(name: "poolwarden", role: .admin)
+}
+
+extension PoolRegistry {
+    /// The admission says these connections no longer hold their global slots: they close, and
+    /// their leases are revoked (410 with reason `slot_lost`).
+    func slotsLost(_ ids: [ConnectionID]) {
+        guard !ids.isEmpty else { return }
+        logger.warning("connections lost their global slots; closing them", metadata: ["connections": "\(ids.count)"])
+        report { group, now in group.retire(ids, now: now) }
+    }
+
+    /// Why the cluster cannot open connections now; empty for a single service.
+    func admissionProblems() -> [String] {
+        admission?.problems() ?? []
+    }
 }

@@ -18,6 +18,10 @@ public final class PoolRegistry: Sendable {
     let shutdownSignal = CompletionSignal()
     /// Serves every timer (see `schedule`).
     let timer = DispatchTimer(label: "poolwarden.timers")
+    /// This replica's name in a cluster, which its tokens carry; nil for a single service.
+    public let replica: String?
+    /// The cluster's global caps, asked before each connect; nil for a single service.
+    let admission: (any ConnectionAdmission)?
 
     /// How long setting application_name, a health check or the untagging at release may take
     /// before the statement is cancelled (and the connection closed if that does not help).
@@ -36,13 +40,20 @@ public final class PoolRegistry: Sendable {
     ///     resolved, here and now: call it where blocking on DNS is acceptable, at startup).
     ///   - metricsFactory: where metrics go; nil means the backend bootstrapped into swift-metrics
     ///     (looked up again at `start()`, so the app may bootstrap it after making the registry).
+    ///   - replica: this replica's name in a cluster, put into every token it gives out.
+    ///   - admission: asked before every connect and told after every backend exit (the
+    ///     cluster's slots); nil: PoolCore's caps alone.
     public init(
         pools: [PoolSettings],
         servers: [ServerBudgetSettings],
         logger: Logger,
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil,
+        replica: String? = nil,
+        admission: (any ConnectionAdmission)? = nil
     ) {
         self.logger = logger
+        self.replica = replica
+        self.admission = admission
         self.explicitMetricsFactory = metricsFactory
         var initial = RegistryState(group: PoolGroup(now: .now, random: SystemRandomNumberGenerator()))
         for budget in servers {
@@ -58,6 +69,7 @@ public final class PoolRegistry: Sendable {
         }
         self.state = Mutex(initial)
         timer.onFire { [weak self] in self?.timersDue() }
+        admission?.bind { [weak self] ids in self?.slotsLost(ids) }
         for settings in pools {
             do throws(WardenError) {
                 try state.withLock { state throws(WardenError) in
@@ -241,8 +253,14 @@ public final class PoolRegistry: Sendable {
         for signal in effects.signals {
             signal.fire()
         }
+        for change in effects.limitChanges {
+            admission?.limitsChanged(pool: change.pool, max: change.max, budget: nil)
+        }
         for stray in effects.strays {
-            Task(executorPreference: stray.pg.executor) { await stray.close() }
+            Task(executorPreference: stray.connection.pg.executor) {
+                _ = await stray.connection.close()
+                await self.admission?.release(stray.id)
+            }
         }
     }
 
