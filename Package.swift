@@ -58,6 +58,7 @@ let package = Package(
             name: "PoolWardenCluster",
             dependencies: [
                 "PoolCore",
+                .product(name: "DequeModule", package: "swift-collections"),
                 "PoolWardenRuntime",
                 "PostgresLibPQ",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -27,4 +27,7 @@ public enum CloseReason: Hashable, Sendable {
     /// It no longer holds a global slot (its replica lost the coordination session, or the cap
     /// shrank below the slot it held).
     case slotLost
+    /// Given back so that another replica, whose borrows wait with fewer connections, gets the
+    /// global slot.
+    case rebalanced
 }

@@ -236,4 +236,31 @@ extension PoolGroup {
         }
         return actions
     }
+
+    /// Gives back `count` of `candidates` for another replica: connections already closing or
+    /// marked count first, then idle ones close now, then ones in use close when they come back
+    /// (a lease is never cut short for this).
+    public mutating func shed(_ candidates: [ConnectionID], count: Int, now: Instant) -> PoolActions {
+        var actions = PoolActions()
+        var remaining = count
+        var located: [(pool: Int, slot: Int)] = []
+        for id in candidates {
+            guard let (pool, slot) = self.slotIndex(id) else { continue }
+            let phase = self.pools[pool].slots[slot].phase
+            if phase == .closing || self.pools[pool].slots[slot].retire != nil {
+                remaining -= 1
+            } else if phase != .free && phase != .backoff {
+                located.append((pool, slot))
+            }
+        }
+        for (pool, slot) in located where remaining > 0 && self.pools[pool].slots[slot].phase == .idle {
+            self.closeSlot(pool, slot, .rebalanced, into: &actions)
+            remaining -= 1
+        }
+        for (pool, slot) in located where remaining > 0 && self.pools[pool].slots[slot].phase != .closing {
+            self.pools[pool].slots[slot].retire = .rebalanced
+            remaining -= 1
+        }
+        return actions
+    }
 }

@@ -339,7 +339,7 @@ struct ConfigValidationTests {
               - { name: ci, role: client, key_sha256: \(String(repeating: "ab", count: 32)), pools: [billing] }
             """) == ["pools: must be a list of pools"])
         #expect(ConfigTests.messages("- just\n- a list\n") == [
-            "must be a mapping of keys to values (listen, callers, pools, servers, shutdown_grace, max_body_bytes, log_level)",
+            "must be a mapping of keys to values (listen, callers, pools, servers, shutdown_grace, max_body_bytes, log_level, cluster)",
         ])
     }
 
@@ -429,7 +429,7 @@ struct ConfigValidationTests {
 
         let dotenv = ConfigTests.messages("DATABASE_PASSWORD=hunter2\n")
         #expect(dotenv == [
-            "must be a mapping of keys to values (listen, callers, pools, servers, shutdown_grace, max_body_bytes, log_level)",
+            "must be a mapping of keys to values (listen, callers, pools, servers, shutdown_grace, max_body_bytes, log_level, cluster)",
         ])
     }
 

@@ -5,7 +5,7 @@ import Crypto
 /// names that differ by a letter land far apart. The two-integer form keeps these apart from an
 /// application's own one-bigint advisory locks in the same database.
 struct SlotKey: Hashable, Sendable, CustomStringConvertible {
-    enum Kind: String, Sendable { case pool, server }
+    enum Kind: String, Sendable { case pool, server, poolWant = "pool-want", serverWant = "server-want" }
 
     let kind: Kind
     let name: String
@@ -19,4 +19,13 @@ struct SlotKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     var description: String { "\(kind.rawValue) \(name)" }
+
+    /// The lock a replica holds while its borrows wait for a slot of this key: how the others
+    /// learn that it wants one (seen in `pg_locks`, gone with its session).
+    var want: SlotKey {
+        SlotKey(kind == .server || kind == .serverWant ? .serverWant : .poolWant, name)
+    }
+
+    /// `classid` as `pg_locks` shows it (an oid: the key's bits, unsigned).
+    var classID: Int64 { Int64(UInt32(bitPattern: value)) }
 }

@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
+import PoolWardenCluster
 import PoolWardenRuntime
 import ServiceLifecycle
 
@@ -37,7 +38,11 @@ public func buildApplication(
     let tls = try tls ?? configuration.tls.map { settings throws(ServerTLS.SetupError) in try ServerTLS(settings) }
     // The metrics backend first, so that the registry's metrics land in it from the start.
     let exporter = PrometheusExporter.shared
-    let registry = PoolRegistry(pools: configuration.pools, servers: configuration.servers, logger: logger)
+    let admission = configuration.cluster.map { SlotCoordinator(settings: $0, logger: logger) }
+    let registry = PoolRegistry(
+        pools: configuration.pools, servers: configuration.servers, logger: logger,
+        replica: configuration.cluster?.replica, admission: admission
+    )
     let listen = try configuration.resolvedListen(host: host, port: port)
     let callers = CallerDirectory(CallerRegistry(config: configuration))
     let reloader = ConfigReloader(

@@ -20,7 +20,7 @@ struct APIHandler: APIProtocol {
 
     func readyz(_ input: Operations.Readyz.Input) async throws -> Operations.Readyz.Output {
         let pools = registry.readiness()
-        let reasons = pools.compactMap { pool in pool.ready ? nil : "pool \(pool.pool): \(pool.reason ?? "not ready")" }
+        let reasons = registry.clusterProblems() + pools.compactMap { pool in pool.ready ? nil : "pool \(pool.pool): \(pool.reason ?? "not ready")" }
         let statuses = Dictionary(registry.statuses().map { ($0.name, $0.state) }, uniquingKeysWith: { first, _ in first })
         let body = Components.Schemas.Readiness(
             status: reasons.isEmpty ? .ready : .notReady,

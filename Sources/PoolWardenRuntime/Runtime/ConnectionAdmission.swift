@@ -4,10 +4,9 @@ import PoolCore
 /// backend has exited: the cluster's global caps (slots held in PostgreSQL) live behind it. A
 /// single service has none, and opens what PoolCore's own caps allow.
 public protocol ConnectionAdmission: Sendable {
-    /// Called once by the registry it serves: `slotsLost` retires connections that no longer hold
-    /// the slots they were admitted with (closing idle ones now, revoking leased ones), and must
-    /// not be called under a lock the admission holds while the registry may call in.
-    func bind(slotsLost: @escaping @Sendable ([ConnectionID]) -> Void)
+    /// Called once by the registry it serves, with what the admission may ask of it (never from
+    /// under a lock the admission holds while the registry may call in).
+    func bind(_ registry: any AdmissionHolder)
     /// Takes what a new connection of `request.pool` needs before it is opened. Must answer within
     /// a few seconds whatever the coordination server does.
     func admit(_ request: AdmissionRequest) async -> AdmissionDecision
@@ -17,10 +16,23 @@ public protocol ConnectionAdmission: Sendable {
     /// A pool's `max` or a budget's changed: connections whose slots no longer fit are retired
     /// (through `slotsLost`) when they cannot be moved under the new cap.
     func limitsChanged(pool: String?, max: Int?, budget: AdmissionRequest.Budget?)
+    /// Opens the coordination a pool with this conninfo needs, ahead of its first connect, so that
+    /// readiness tells at start whether the replica can coordinate.
+    func prepare(conninfo: String, password: String?) async
     /// Why connections cannot be admitted now (for readiness); empty when they can.
     func problems() -> [String]
     /// Ends every coordination session; after it, nothing is admitted.
     func shutdown() async
+}
+
+/// What an admission may ask of the registry it serves.
+public protocol AdmissionHolder: AnyObject, Sendable {
+    /// These connections no longer hold the slots they were admitted with: they close now, and
+    /// their leases are revoked (410 `slot_lost`).
+    func slotsLost(_ connections: [ConnectionID])
+    /// Give back `count` of these connections' slots to replicas that wait with fewer: idle ones
+    /// close now, ones in use when they come back.
+    func shed(_ connections: [ConnectionID], count: Int)
 }
 
 /// One connection's claim: its pool's cap, and its server budget's if any.

@@ -263,17 +263,21 @@ extension PoolRegistry {
     static let maintenanceCaller = CallerIdentity(name: "poolwarden", role: .admin)
 }
 
-extension PoolRegistry {
-    /// The admission says these connections no longer hold their global slots: they close, and
-    /// their leases are revoked (410 with reason `slot_lost`).
-    func slotsLost(_ ids: [ConnectionID]) {
+extension PoolRegistry: AdmissionHolder {
+    public func slotsLost(_ ids: [ConnectionID]) {
         guard !ids.isEmpty else { return }
         logger.warning("connections lost their global slots; closing them", metadata: ["connections": "\(ids.count)"])
         report { group, now in group.retire(ids, now: now) }
     }
 
-    /// Why the cluster cannot open connections now; empty for a single service.
-    func admissionProblems() -> [String] {
+    public func shed(_ ids: [ConnectionID], count: Int) {
+        guard count > 0 else { return }
+        report { group, now in group.shed(ids, count: count, now: now) }
+    }
+
+    /// Why the cluster cannot open connections now (no coordination session with a server);
+    /// empty for a single service. Readiness is false while there is any.
+    public func clusterProblems() -> [String] {
         admission?.problems() ?? []
     }
 }

@@ -69,7 +69,7 @@ public final class PoolRegistry: Sendable {
         }
         self.state = Mutex(initial)
         timer.onFire { [weak self] in self?.timersDue() }
-        admission?.bind { [weak self] ids in self?.slotsLost(ids) }
+        admission?.bind(self)
         for settings in pools {
             do throws(WardenError) {
                 try state.withLock { state throws(WardenError) in
@@ -110,6 +110,12 @@ public final class PoolRegistry: Sendable {
             return effects
         }
         perform(effects)
+        if let admission {
+            let targets = state.withLock { state in state.pools.values.map { ($0.settings.conninfo, $0.settings.password) } }
+            Task(executorPreference: PGConnection.ioExecutor) {
+                for (conninfo, password) in targets { await admission.prepare(conninfo: conninfo, password: password) }
+            }
+        }
         logger.info("pools started", metadata: ["pools": "\(statuses().map(\.name).joined(separator: ","))"])
     }
 
@@ -137,6 +143,8 @@ public final class PoolRegistry: Sendable {
             logger.warning("shutdown: connections still closing after the grace period")
         }
         state.withLock { state in state.timers = [:] }
+        // Last: the slots go back only once every backend has exited.
+        await admission?.shutdown()
     }
 
     /// Samples every pool's counts into its gauges and brings its counters up to its totals, and
