@@ -241,6 +241,32 @@ struct ClusterSlotsTests {
         #expect(served == lostAtR0, "r1 got exactly the slots r0 gave up")
         #expect(replicas.logText(0).contains("coordination session"), "r0 logged the loss")
     }
+
+    @Test("without a coordination session a replica is not ready and opens nothing; its borrows wait and answer 503, never 502")
+    func noCoordination() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "nocoord")
+        let replicas = try await ClusterReplicas(count: 1, server: server, body: """
+            pools:
+              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 2, borrow_timeout: 1s }
+            """, coordination: "no_such_database_\(UInt32.random(in: 0...UInt32.max))")
+        defer { replicas.stopAll() }
+        var ready = try await ServeProcessTests.request("GET", "\(replicas.url(0))/readyz")
+        for _ in 0..<30 where ready.status == 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            ready = try await ServeProcessTests.request("GET", "\(replicas.url(0))/readyz")
+        }
+        #expect(ready.status == 503)
+        let reasons = ready.json["reasons"] as? [String] ?? []
+        #expect(reasons.contains { $0.hasPrefix("no coordination session with") && $0.contains("does not exist") }, "\(reasons)")
+        let borrowed = try await ServeProcessTests.request("POST", "\(replicas.url(0))/v1/pools/p/leases", body: #"{"ttl_ms": 60000}"#)
+        #expect(borrowed.status == 503, "\(borrowed.json)")
+        let observer = try await server.connect()
+        defer { observer.close() }
+        #expect(try await Self.backends(observer, database: database, pool: "p") == 0, "nothing was opened without a slot")
+        let status = try await replicas.pool("p", at: 0)
+        #expect(status["state"] as? String != "degraded", "no slot is not a connect failure")
+    }
 }
 
 /// A value tasks share, behind a lock: a `Mutex` itself cannot be captured by a task.
