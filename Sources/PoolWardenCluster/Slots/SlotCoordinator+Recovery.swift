@@ -149,7 +149,8 @@ extension SlotCoordinator {
     }
 
     /// After a cap shrank: each connection whose slot of `key` is no longer below it moves to a
-    /// free one that is, or is retired.
+    /// free one that is, or closes as a local resize closes a surplus: idle ones now, ones in
+    /// use when they come back.
     func fit(_ key: SlotKey, max: Int) async {
         let sessions = state.withLock { state -> [String: CoordinationSession] in
             var outside: [String: CoordinationSession] = [:]
@@ -184,7 +185,7 @@ extension SlotCoordinator {
         logger.info("cap lowered below slots held; closing those connections", metadata: ["slots": "\(key)", "connections": "\(lost.count)"])
         // Their slots go back when they close, as for any connection.
         let holder = state.withLock { $0.holder }
-        holder?.slotsLost(lost)
+        holder?.shed(lost, count: lost.count)
     }
 }
 
