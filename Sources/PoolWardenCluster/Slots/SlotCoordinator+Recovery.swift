@@ -53,6 +53,7 @@ extension SlotCoordinator {
             tick += 1
             let heartbeat = tick % Self.heartbeatTicks == 0
             let sessions = state.withLock { Array($0.sessions) }
+            record(sessions.map(\.value))
             for (key, session) in sessions {
                 if !session.isConnected || !session.looksAlive() {
                     await recover(key, session)
@@ -255,5 +256,21 @@ extension SlotCoordinator {
             return state.holder
         }
         for shed in shedding { holder?.shed(shed.ids, count: shed.count) }
+    }
+}
+
+extension SlotCoordinator {
+    /// The cluster's gauges, as the watch loop finds them.
+    func record(_ sessions: [CoordinationSession]) {
+        for session in sessions { metrics.coordination(session.label, up: session.isConnected) }
+        let held = state.withLock { state -> [String: Int] in
+            var held: [String: Int] = [:]
+            for key in state.limits.keys { held[key.description] = 0 }
+            for holding in state.holdings.values {
+                for lock in holding.locks { held[lock.key.description, default: 0] += 1 }
+            }
+            return held
+        }
+        for (slots, count) in held { metrics.slotsHeld(slots, count) }
     }
 }
