@@ -76,9 +76,13 @@ struct ConfigExampleFileTests {
         try ServerTLS.validate(#require(config.tls))
     }
 
+    static let clusterPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("poolwarden.cluster.yaml").path
+
     @Test("the examples use every key the loader knows")
     func everyKey() throws {
-        let text = try String(contentsOfFile: Self.path, encoding: .utf8) + "\n" + String(contentsOfFile: Self.tlsPath, encoding: .utf8)
+        // cluster: is used in the replicas' example only: in poolwarden.example.yaml it would make
+        // that config one replica of a cluster.
+        let text = try [Self.path, Self.tlsPath, Self.clusterPath].map { try String(contentsOfFile: $0, encoding: .utf8) }.joined(separator: "\n")
         let keys = ConfigDecoder.topKeys + ConfigDecoder.listenKeys + ConfigDecoder.callerKeys + ConfigDecoder.poolKeys
             + ConfigDecoder.retryKeys + ConfigDecoder.serverKeys + ConfigDecoder.tlsKeys
         for key in Set(keys) {
