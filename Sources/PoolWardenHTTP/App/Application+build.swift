@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
+import PoolWardenCluster
 import PoolWardenRuntime
 import ServiceLifecycle
 
@@ -37,7 +38,11 @@ public func buildApplication(
     let tls = try tls ?? configuration.tls.map { settings throws(ServerTLS.SetupError) in try ServerTLS(settings) }
     // The metrics backend first, so that the registry's metrics land in it from the start.
     let exporter = PrometheusExporter.shared
-    let registry = PoolRegistry(pools: configuration.pools, servers: configuration.servers, logger: logger)
+    let registry = PoolRegistry(
+        pools: configuration.pools, servers: configuration.servers, logger: logger,
+        replica: configuration.cluster?.replica
+    )
+    let peers = try configuration.cluster.map { try PeerClient(settings: $0, tls: configuration.tls, logger: logger) }
     let listen = try configuration.resolvedListen(host: host, port: port)
     let callers = CallerDirectory(CallerRegistry(config: configuration))
     let reloader = ConfigReloader(
@@ -55,6 +60,11 @@ public func buildApplication(
         // With any TLS listener: a reload may start asking for client certificates.
         router.add(middleware: PeerCertificateMiddleware(tls: tls))
     }
+    if let peers {
+        router.add(middleware: ClusterMiddleware(
+            peers: peers, registry: registry, callers: callers, maxBodyBytes: configuration.maxBodyBytes, logger: logger
+        ))
+    }
     router.add(middleware: PoolListMiddleware(registry: registry, callers: callers))
     router.add(middleware: RouteFallbackMiddleware())
     router.add(middleware: DisconnectCancellationMiddleware())
@@ -71,6 +81,7 @@ public func buildApplication(
         ]
     )
     var services: [any Service] = [PoolRegistryService(registry: registry)]
+    if let peers { services.append(peers) }
     if reloadOnHangUp { services.append(HangUpReloadService(reloader: reloader)) }
     let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: connections.channelHandlers)
     let application = Application(
