@@ -1,5 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import NIOCore
+import NIOSSL
 import PoolWardenHTTP
 import PoolWardenRuntime
 import TestPostgres
@@ -121,6 +124,71 @@ struct ClusterForwardingTests {
             let foreign = String(token.prefix(47)) + ".zz"
             let unknown = try await cluster.api("b").query(foreign, "SELECT 1")
             #expect(unknown.status == 410 && unknown["reason"] as? String == "replica_lost")
+        }
+    }
+}
+
+/// Replicas over HTTPS asking every client for a certificate: a caller known only by its
+/// certificate's subject uses its token through another replica, whose own certificate never
+/// passes for the caller's.
+@Suite("Cluster: forwarding under mutual TLS")
+struct ClusterMutualTLSTests {
+    static let callers = """
+          - { name: ops, role: admin, key_env: T_ADMIN_KEY }
+          - { name: reporting, role: client, cert_subject: "CN=reporting,O=Acme" }
+        """
+
+    /// `method path` over HTTPS with `certificate`, answered as status and body.
+    static func send(
+        _ method: String, port: Int, _ path: String, body: String? = nil, certificates: TestCertificates, as certificate: TestCertificates.Pair
+    ) async throws -> (status: Int, json: [String: Any]) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(certificates.authority)
+        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate.certificate).map { .certificate($0) }
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: certificate.key, format: .pem))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls, timeout: .init(connect: .seconds(10))))
+        var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)\(path)")
+        request.method = .init(rawValue: method)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        do {
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            try await client.shutdown()
+            let json = (try? JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any] ?? [:]
+            return (Int(response.status.code), json)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    @Test("a caller known by its certificate alone queries through B a token borrowed at A; an unknown certificate is refused by the owner")
+    func subjectCarried() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        // One certificate for every replica, as server and as client to its peers.
+        let replica = try await certificates.issued("replica", subject: "/CN=localhost", server: true, alsoClient: true)
+        let reporting = try await certificates.issued("reporting", subject: "/O=Acme/CN=reporting")
+        let stranger = try await certificates.issued("stranger", subject: "/O=Acme/CN=stranger")
+        let tls = #"{ cert_file: "\#(replica.certificate)", key_file: "\#(replica.key)", client_ca_file: "\#(certificates.authority)" }"#
+        let server = try await TestPostgres.server()
+        try await ClusterHarness.run(pools: ClusterForwardingTests.pools(server), callers: Self.callers, tls: tls) { cluster in
+            let borrowed = try await Self.send("POST", port: cluster.port("a"), "/v1/pools/main/leases", body: "{}", certificates: certificates, as: reporting)
+            let token = try #require(borrowed.json["token"] as? String, "\(borrowed)")
+            let query = #"{"sql": "SELECT 1 AS one"}"#
+            let viaB = try await Self.send("POST", port: cluster.port("b"), "/v1/leases/\(token)/query", body: query, certificates: certificates, as: reporting)
+            #expect(viaB.status == 200, "\(viaB.json)")
+            let strangerViaB = try await Self.send("POST", port: cluster.port("b"), "/v1/leases/\(token)/query", body: query, certificates: certificates, as: stranger)
+            #expect(strangerViaB.status == 401 && strangerViaB.json["code"] as? String == "unauthorized")
+            // The replicas reach one another over HTTPS with their certificate.
+            let view = try await Self.send("GET", port: cluster.port("c"), "/v1/pools?scope=cluster", certificates: certificates, as: reporting)
+            let reachable = (view.json["replicas"] as? [[String: Any]] ?? []).map { $0["reachable"] as? Bool }
+            #expect(view.status == 200 && reachable == [true, true, true], "\(view.json)")
+            let released = try await Self.send("DELETE", port: cluster.port("c"), "/v1/leases/\(token)", certificates: certificates, as: reporting)
+            #expect(released.status == 204)
         }
     }
 }

@@ -43,14 +43,20 @@ final class ClusterHarness: Sendable {
         try? await replica.running.value
     }
 
-    static func yaml(replica: String, ports: [String: Int], pools: String) -> String {
-        let peers = names.map { "\($0): \"http://127.0.0.1:\(ports[$0]!)\"" }.joined(separator: ", ")
-        return """
-        listen: { host: 127.0.0.1, port: \(ports[replica]!) }
-        callers:
+    static let callers = """
           - { name: ops, role: admin, key_env: T_ADMIN_KEY }
           - { name: app, role: client, key_env: T_APP_KEY }
           - { name: other, role: client, key_env: T_OTHER_KEY }
+        """
+
+    /// `tls`: a `listen.tls` flow mapping; the peers' URLs are then `https`.
+    static func yaml(replica: String, ports: [String: Int], pools: String, callers: String = callers, tls: String? = nil) -> String {
+        let scheme = tls == nil ? "http" : "https"
+        let peers = names.map { "\($0): \"\(scheme)://127.0.0.1:\(ports[$0]!)\"" }.joined(separator: ", ")
+        return """
+        listen: { host: 127.0.0.1, port: \(ports[replica]!)\(tls.map { ", tls: \($0)" } ?? "") }
+        callers:
+        \(callers)
         pools:
         \(pools)
         cluster:
@@ -61,14 +67,16 @@ final class ClusterHarness: Sendable {
         """
     }
 
-    static func run<Value: Sendable>(pools: String, _ body: @Sendable (ClusterHarness) async throws -> Value) async throws -> Value {
+    static func run<Value: Sendable>(
+        pools: String, callers: String = callers, tls: String? = nil, _ body: @Sendable (ClusterHarness) async throws -> Value
+    ) async throws -> Value {
         var ports: [String: Int] = [:]
         for name in names { ports[name] = try TestCluster.freePort() }
         var environment = ServiceHarness.environment
         environment["T_CLUSTER_KEY"] = key
         var replicas: [String: Replica] = [:]
         for name in names {
-            let config = try ConfigLoader(environment: environment).load(yaml: yaml(replica: name, ports: ports, pools: pools))
+            let config = try ConfigLoader(environment: environment).load(yaml: yaml(replica: name, ports: ports, pools: pools, callers: callers, tls: tls))
             // Critical: a replica stopped by cancelling its task logs its channels' cancellation as errors.
             var logger = TestLog.logger("poolwarden-\(name)", quiet: .critical)
             logger[metadataKey: "replica"] = "\(name)"
@@ -98,7 +106,8 @@ final class ClusterHarness: Sendable {
     private func waitUntilServing(_ replica: Replica) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if (try? await replica.api.send(.get, "/healthz", key: nil))?.status == 200 { return }
+            // Any answer will do: over HTTPS, a plain request is answered 400 tls_required.
+            if (try? await replica.api.send(.get, "/healthz", key: nil)) != nil { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw HarnessError("replica \(replica.name) did not start within 20 s")
