@@ -32,7 +32,11 @@ struct ClusterRouteTests {
     func poolRoutes() {
         #expect(Self.settings.route(method: "GET", path: "/v1/pools", query: nil) == .local)
         #expect(Self.settings.route(method: "GET", path: "/v1/pools", query: "scope=local") == .local)
-        #expect(Self.settings.route(method: "GET", path: "/v1/pools", query: "scope=cluster") == .view)
+        #expect(Self.settings.route(method: "GET", path: "/v1/pools", query: "scope=cluster") == .view(.pools))
+        #expect(Self.settings.route(method: "GET", path: "/v1/pools/main/leases", query: "scope=cluster") == .view(.leases))
+        #expect(Self.settings.route(method: "GET", path: "/v1/pools/main/leases", query: nil) == .local)
+        #expect(ClusterSettings.localTarget(path: "/v1/pools", query: "scope=cluster") == "/v1/pools")
+        #expect(ClusterSettings.localTarget(path: "/v1/pools/x/leases", query: "a=1&scope=cluster") == "/v1/pools/x/leases?a=1")
         #expect(Self.settings.route(method: "POST", path: "/v1/pools", query: nil) == .broadcast)
         #expect(Self.settings.route(method: "PATCH", path: "/v1/pools/main", query: nil) == .broadcast)
         #expect(Self.settings.route(method: "DELETE", path: "/v1/pools/main", query: nil) == .broadcast)

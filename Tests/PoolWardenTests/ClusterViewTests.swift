@@ -36,6 +36,13 @@ struct ClusterViewTests {
             let replicas = view["replicas"] as? [[String: Any]] ?? []
             #expect(replicas.map { "\($0["name"] as? String ?? "")=\($0["reachable"] as? Bool ?? false)" } == ["a=true", "b=true", "c=true"])
 
+            let leases = try await cluster.api("b").send(.get, "/v1/pools/main/leases?scope=cluster", key: ServiceHarness.adminKey)
+            #expect(leases.status == 200, "\(leases.text)")
+            let leaseRows = (leases["leases"] as? [[String: Any]] ?? []).map { "\($0["replica"] ?? "-")=\($0["token_prefix"] ?? "-")" }.sorted()
+            #expect(leaseRows == holders)
+            let ownOnly = try await cluster.api("b").send(.get, "/v1/pools/main/leases?scope=cluster", key: ServiceHarness.otherKey)
+            #expect(ownOnly.status == 200 && (ownOnly["leases"] as? [Any])?.isEmpty == true)
+
             // The local view keeps its shape: no replica members.
             let local = try await cluster.api("b").send(.get, "/v1/pools", key: ServiceHarness.adminKey)
             #expect(local["replicas"] == nil && (Self.pool(local, "main")?["counts"] as? [String: Any])?["leased"] as? Int == 0)
@@ -59,6 +66,9 @@ struct ClusterViewTests {
             #expect(CLIClientTests.row("a", in: status.stdout)?.contains("unreachable") == true, "\(status)")
             #expect(CLIClientTests.row("c", in: status.stdout)?.contains("included") == true, "\(status)")
             #expect(status.stdout.contains("REPLICA"))
+            let leaseList = try await CLIClientTests.cli(["leases", "main", "--cluster"], port: cluster.port("b"), key: ServiceHarness.adminKey)
+            #expect(leaseList.status == 0 && leaseList.stderr.contains("warning: leases missing from replicas: a"), "\(leaseList)")
+            #expect(CLIClientTests.row(LeaseToken.displayPrefix(atC), in: leaseList.stdout)?[1] == "c", "\(leaseList)")
         }
     }
 

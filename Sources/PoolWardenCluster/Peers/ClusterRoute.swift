@@ -10,8 +10,9 @@ public enum ClusterRoute: Sendable, Equatable {
     /// A token naming a replica the peers list does not have (scaled away, or never was): its
     /// lease cannot be live anywhere, answered 410 `replica_lost`.
     case ownerUnknown(replica: String)
-    /// `GET /v1/pools?scope=cluster`: every replica's view merged.
-    case view
+    /// `GET /v1/pools?scope=cluster` or `GET /v1/pools/{pool}/leases?scope=cluster`: every
+    /// replica's answer merged.
+    case view(ClusterView.Kind)
     /// An operator's change to a pool: applied here, then at every other replica.
     case broadcast
     /// `DELETE /v1/pools/{pool}/leases/{prefix}`: broadcast too, and answered by the replica that
@@ -29,7 +30,9 @@ extension ClusterSettings {
             guard segments.count == 3 || ["renew", "query", "batch"].contains(segments[3]) else { return .local }
             return leaseRoute(token: segments[2])
         case ("GET", 2, "pools"):
-            return Self.asksForCluster(query) ? .view : .local
+            return Self.asksForCluster(query) ? .view(.pools) : .local
+        case ("GET", 4, "pools") where segments[3] == "leases":
+            return Self.asksForCluster(query) ? .view(.leases) : .local
         case ("POST", 2, "pools"):
             return .broadcast
         case ("PATCH", 3, "pools"), ("DELETE", 3, "pools"):
@@ -54,5 +57,12 @@ extension ClusterSettings {
     private static func asksForCluster(_ query: String?) -> Bool {
         guard let query else { return false }
         return query.split(separator: "&").contains { $0 == "scope=cluster" }
+    }
+
+    /// What each replica is asked for a view: the request's path and query without its scope,
+    /// so that every replica answers its local part (the pool list's fast path included).
+    public static func localTarget(path: String, query: String?) -> String {
+        let rest = (query ?? "").split(separator: "&").filter { !$0.hasPrefix("scope=") }
+        return rest.isEmpty ? path : path + "?" + rest.joined(separator: "&")
     }
 }

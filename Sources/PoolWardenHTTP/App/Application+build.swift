@@ -61,9 +61,7 @@ public func buildApplication(
         router.add(middleware: PeerCertificateMiddleware(tls: tls))
     }
     if let peers {
-        router.add(middleware: ClusterMiddleware(
-            peers: peers, registry: registry, callers: callers, maxBodyBytes: configuration.maxBodyBytes, logger: logger
-        ))
+        router.add(middleware: ClusterMiddleware(peers: peers, maxBodyBytes: configuration.maxBodyBytes, logger: logger))
     }
     router.add(middleware: PoolListMiddleware(registry: registry, callers: callers))
     router.add(middleware: RouteFallbackMiddleware())

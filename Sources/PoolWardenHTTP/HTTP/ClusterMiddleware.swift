@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -18,8 +17,6 @@ struct ClusterMiddleware: RouterMiddleware {
     private typealias Fallback = RouteFallbackMiddleware<Context>
 
     let peers: PeerClient
-    let registry: PoolRegistry
-    let callers: CallerDirectory
     let maxBodyBytes: Int
     let logger: Logger
 
@@ -45,8 +42,8 @@ struct ClusterMiddleware: RouterMiddleware {
         case .ownerUnknown(let name):
             logger.warning("lease request for a replica not among the peers", metadata: ["owner": "\(name)", "path": "\(Fallback.shown(request.uri.path))"])
             return Fallback.problem(.leaseGone(reason: .replicaLost))
-        case .view:
-            return try await view(request, context: context, next: next)
+        case .view(let kind):
+            return try await view(request, kind: kind, context: context, next: next)
         case .broadcast:
             return try await broadcast(request, context: context, revoke: false, next: next)
         case .revoke:
@@ -113,22 +110,23 @@ struct ClusterMiddleware: RouterMiddleware {
         return Response(status: .init(code: Int(response.status.code)), headers: fields, body: ResponseBody(asyncSequence: response.body))
     }
 
-    /// `GET /v1/pools?scope=cluster`: this replica's list, as the caller may see it, merged with
-    /// every peer's, each asked with the caller's own credentials.
-    private func view(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let callers = callers.current
-        let identified = callers.identify(authorizationHeader: request.headers[.authorization], peerSubject: RequestPeer.subject)
-        guard case .success(let match) = identified else {
-            // Refused (and counted) once, by the full path.
-            return try await next(request, context)
-        }
-        callers.record(identified)
-        let list = Components.Schemas.PoolList(registry, caller: match.identity)
-        let local = try (try? StreamingJSONEncoder().encode(list)) ?? Array(JSONEncoder().encode(list))
+    /// A `scope=cluster` listing: this replica's answer, as the caller may see it, merged with
+    /// every peer's, each asked with the caller's own credentials. A refusal here (401, 403, 404)
+    /// is the answer, as it would be at any replica.
+    private func view(
+        _ request: Request, kind: ClusterView.Kind, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let target = ClusterSettings.localTarget(path: request.uri.path, query: request.uri.query)
+        var head = request.head
+        head.path = target
+        let local = try await next(Request(head: head, body: request.body), context)
+        guard local.status == .ok else { return local }
+        let collected = LocalAnswer()
+        try await local.body.write(CollectingWriter(into: collected, limit: PeerClient.answerLimit))
         var headers = Self.forwardable(request.headers)
         headers.replaceOrAdd(name: "Accept", value: "application/json")
         let answers = await peers.exchangeWithOthers(
-            method: "GET", target: "/v1/pools", headers: headers, subject: RequestPeer.subject, body: nil, timeout: PeerClient.viewTimeout
+            method: "GET", target: target, headers: headers, subject: RequestPeer.subject, body: nil, timeout: PeerClient.viewTimeout
         )
         var parts = answers.map { answer in
             ClusterView.Part(replica: answer.replica, answer: answer.result.flatMap { response -> Result<[UInt8], PeerFailure> in
@@ -138,13 +136,13 @@ struct ClusterMiddleware: RouterMiddleware {
                 return .success(Array(response.body.readableBytesView))
             })
         }
-        parts.append(ClusterView.Part(replica: peers.settings.replica, answer: .success(local)))
+        parts.append(ClusterView.Part(replica: peers.settings.replica, answer: .success(Array(collected.bytes.readableBytesView))))
         let order = Dictionary(uniqueKeysWithValues: peers.settings.peers.enumerated().map { ($0.element.name, $0.offset) })
         parts.sort { order[$0.replica, default: .max] < order[$1.replica, default: .max] }
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: ClusterView.merge(parts)))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: ClusterView.merge(parts, kind: kind)))
         )
     }
 
@@ -188,4 +186,25 @@ struct ClusterMiddleware: RouterMiddleware {
         }
         return headers
     }
+}
+
+/// This replica's part of a view, as the local handler wrote it.
+private final class LocalAnswer: @unchecked Sendable {
+    // Written by one writer, in order, and read after it finished.
+    var bytes = ByteBuffer()
+}
+
+private struct CollectingWriter: ResponseBodyWriter {
+    struct TooLarge: Error {}
+
+    let into: LocalAnswer
+    let limit: Int
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        guard into.bytes.readableBytes + buffer.readableBytes <= limit else { throw TooLarge() }
+        var buffer = buffer
+        into.bytes.writeBuffer(&buffer)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }
