@@ -40,7 +40,8 @@ struct ClusterMiddleware: RouterMiddleware {
         case .forward(let owner):
             return try await forward(request, to: owner, context: context)
         case .ownerUnknown(let name):
-            logger.warning("lease request for a replica not among the peers", metadata: ["owner": "\(name)", "path": "\(Fallback.shown(request.uri.path))"])
+            // Debug: any client can make up such a token, and must not fill the log with it.
+            logger.debug("lease request for a replica not among the peers", metadata: ["owner": "\(name)", "path": "\(Fallback.shown(request.uri.path))"])
             return Fallback.problem(.leaseGone(reason: .replicaLost))
         case .view(let kind):
             return try await view(request, kind: kind, context: context, next: next)
@@ -56,7 +57,8 @@ struct ClusterMiddleware: RouterMiddleware {
     /// that nobody can claim another caller's certificate.
     private func fromPeer(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let key = request.headers[Self.keyField], peers.accepts(key: key) else {
-            logger.warning("refused a request with cluster headers but no valid cluster key", metadata: ["path": "\(Fallback.shown(request.uri.path))"])
+            // Counted nowhere else, but any client can send it: debug, not to fill the log.
+            logger.debug("refused a request with cluster headers but no valid cluster key", metadata: ["path": "\(Fallback.shown(request.uri.path))"])
             return Fallback.problem(.unauthorized("invalid cluster key"))
         }
         let subject = request.headers[Self.subjectField].flatMap(ClusterHeader.decodeSubject)
