@@ -54,7 +54,8 @@ struct ClusterViewTests {
             await cluster.stop("a")
             let started = ContinuousClock.now
             let partial = try await cluster.api("b").send(.get, "/v1/pools?scope=cluster", key: ServiceHarness.adminKey)
-            #expect(ContinuousClock.now - started < .seconds(3))
+            // Each peer has 2 s, all at once; the rest is slack for a busy machine.
+            #expect(ContinuousClock.now - started < .seconds(5))
             let listed = partial["replicas"] as? [[String: Any]] ?? []
             let stopped = try #require(listed.first { $0["name"] as? String == "a" })
             #expect(stopped["reachable"] as? Bool == false && stopped["error"] is String)
