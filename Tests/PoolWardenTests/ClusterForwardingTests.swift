@@ -116,7 +116,9 @@ struct ClusterForwardingTests {
             let lost = try await cluster.api("b").query(token, "SELECT 1")
             let took = ContinuousClock.now - started
             #expect(lost.status == 410 && lost.code == "lease_gone" && lost["reason"] as? String == "replica_lost", "\(lost.text)")
-            #expect(took < .seconds(2), "answered after \(took); the connect timeout is 1 s")
+            // A refused connect fails at once; the bound is the 1 s connect timeout, with slack for
+            // a machine busy with other suites.
+            #expect(took < .seconds(4), "answered after \(took); the connect timeout is 1 s")
             #expect(!lost.text.contains(token))
             let renew = try await cluster.api("c").send(.post, "/v1/leases/\(token)/renew", key: ServiceHarness.appKey)
             #expect(renew.status == 410 && renew["reason"] as? String == "replica_lost")

@@ -54,7 +54,8 @@ struct ClusterViewTests {
             await cluster.stop("a")
             let started = ContinuousClock.now
             let partial = try await cluster.api("b").send(.get, "/v1/pools?scope=cluster", key: ServiceHarness.adminKey)
-            #expect(ContinuousClock.now - started < .seconds(3))
+            // Each peer has 2 s, all at once; the rest is slack for a busy machine.
+            #expect(ContinuousClock.now - started < .seconds(5))
             let listed = partial["replicas"] as? [[String: Any]] ?? []
             let stopped = try #require(listed.first { $0["name"] as? String == "a" })
             #expect(stopped["reachable"] as? Bool == false && stopped["error"] is String)
@@ -101,9 +102,25 @@ struct ClusterViewTests {
             let token = try await cluster.api("a").borrow("main")
             let revoked = try await cluster.api("b").send(.delete, "/v1/pools/main/leases/\(LeaseToken.displayPrefix(token))")
             #expect(revoked.status == 200 && revoked["caller"] as? String == "app", "\(revoked.text)")
-            #expect(revoked.headers[Self.replicasHeader] == "b=404, a=200, c=404 lease_not_found")
+            #expect(revoked.headers[Self.replicasHeader] == "b=404, a=200, c=404")
             let gone = try await cluster.api("c").query(token, "SELECT 1")
             #expect(gone.status == 410 && gone["reason"] as? String == "revoked")
+            let unknown = try await cluster.api("b").send(.delete, "/v1/pools/main/leases/\(LeaseToken.displayPrefix(token))")
+            #expect(unknown.status == 404 && unknown.code == "lease_not_found")
+            // A prefix shared by leases at two replicas revokes neither. Tokens share their first
+            // random character one time in 64: borrow at C until one does.
+            let atA = try await cluster.api("a").borrow("main")
+            let shared = String(atA.prefix(5))
+            var atC = try await cluster.api("c").borrow("main")
+            for _ in 0..<1000 where !atC.hasPrefix(shared) {
+                try await cluster.api("c").send(.delete, "/v1/leases/\(atC)", key: ServiceHarness.appKey)
+                atC = try await cluster.api("c").borrow("main")
+            }
+            try #require(atC.hasPrefix(shared))
+            let ambiguous = try await cluster.api("b").send(.delete, "/v1/pools/main/leases/\(shared)")
+            #expect(ambiguous.status == 409 && ambiguous.code == "ambiguous_prefix", "\(ambiguous.text)")
+            #expect(try await cluster.api("b").query(atA, "SELECT 1").status == 200)
+            #expect(try await cluster.api("b").query(atC, "SELECT 1").status == 200)
 
             // Refused here, refused everywhere: nothing is sent on.
             let forbidden = try await cluster.api("b").send(.patch, "/v1/pools/main", key: ServiceHarness.appKey, body: #"{"max": 1}"#)

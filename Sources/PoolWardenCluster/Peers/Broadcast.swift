@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// The summary of a broadcast for its answer's `PoolWarden-Replicas` header and the log: every
@@ -23,14 +24,16 @@ public enum Broadcast {
         }
     }
 
-    /// For a revoke this replica could not find (404): the one peer that revoked the lease, whose
-    /// answer then stands for the cluster's. nil when none or several did.
-    public static func revoker(localStatus: Int, peers: [PeerAnswer]) -> PeerAnswer.Response? {
-        guard localStatus == 404 else { return nil }
-        let revoked = peers.compactMap { answer -> PeerAnswer.Response? in
-            guard case .success(let response) = answer.result, response.status == 200 else { return nil }
-            return response
+    /// For a revoke this replica found no lease for: the peers whose lease list (`GET
+    /// /v1/pools/{pool}/leases`) shows one `prefix` may name, by name. A token prefix as shown
+    /// is 12 characters; a longer one given is compared on those, and its owner checks the rest.
+    public static func holders(of prefix: String, in lists: [PeerAnswer]) -> [String] {
+        lists.compactMap { answer -> String? in
+            guard case .success(let response) = answer.result, response.status == 200,
+                  let list = try? JSONDecoder().decode(JSONValue.self, from: Data(response.body.readableBytesView))
+            else { return nil }
+            let shown = (list["leases"]?.array ?? []).compactMap { $0["token_prefix"]?.string }
+            return shown.contains { $0.hasPrefix(prefix) || prefix.hasPrefix($0) } ? answer.replica : nil
         }
-        return revoked.count == 1 ? revoked[0] : nil
     }
 }

@@ -15,8 +15,8 @@ public enum ClusterRoute: Sendable, Equatable {
     case view(ClusterView.Kind)
     /// An operator's change to a pool: applied here, then at every other replica.
     case broadcast
-    /// `DELETE /v1/pools/{pool}/leases/{prefix}`: broadcast too, and answered by the replica that
-    /// held the lease.
+    /// `DELETE /v1/pools/{pool}/leases/{prefix}`: answered by the replica that holds the lease,
+    /// found among all of them.
     case revoke
 }
 

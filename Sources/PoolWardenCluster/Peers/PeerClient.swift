@@ -211,10 +211,21 @@ public struct PeerAnswer: Sendable {
         public var status: Int
         public var headers: HTTPHeaders
         public var body: ByteBuffer
+
+        public init(status: Int, headers: HTTPHeaders, body: ByteBuffer) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
     public var replica: String
     public var result: Result<Response, PeerFailure>
+
+    public init(replica: String, result: Result<Response, PeerFailure>) {
+        self.replica = replica
+        self.result = result
+    }
 
     /// The problem code of an error answer (its `code` member), for the operator's summary.
     public var problemCode: String? {

@@ -40,14 +40,15 @@ struct ClusterMiddleware: RouterMiddleware {
         case .forward(let owner):
             return try await forward(request, to: owner, context: context)
         case .ownerUnknown(let name):
-            logger.warning("lease request for a replica not among the peers", metadata: ["owner": "\(name)", "path": "\(Fallback.shown(request.uri.path))"])
+            // Debug: any client can make up such a token, and must not fill the log with it.
+            logger.debug("lease request for a replica not among the peers", metadata: ["owner": "\(name)", "path": "\(Fallback.shown(request.uri.path))"])
             return Fallback.problem(.leaseGone(reason: .replicaLost))
         case .view(let kind):
             return try await view(request, kind: kind, context: context, next: next)
         case .broadcast:
-            return try await broadcast(request, context: context, revoke: false, next: next)
+            return try await broadcast(request, context: context, next: next)
         case .revoke:
-            return try await broadcast(request, context: context, revoke: true, next: next)
+            return try await revoke(request, context: context, next: next)
         }
     }
 
@@ -56,7 +57,8 @@ struct ClusterMiddleware: RouterMiddleware {
     /// that nobody can claim another caller's certificate.
     private func fromPeer(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let key = request.headers[Self.keyField], peers.accepts(key: key) else {
-            logger.warning("refused a request with cluster headers but no valid cluster key", metadata: ["path": "\(Fallback.shown(request.uri.path))"])
+            // Counted nowhere else, but any client can send it: debug, not to fill the log.
+            logger.debug("refused a request with cluster headers but no valid cluster key", metadata: ["path": "\(Fallback.shown(request.uri.path))"])
             return Fallback.problem(.unauthorized("invalid cluster key"))
         }
         let subject = request.headers[Self.subjectField].flatMap(ClusterHeader.decodeSubject)
@@ -149,7 +151,7 @@ struct ClusterMiddleware: RouterMiddleware {
     /// An operator's change: applied here first, then sent to every other replica, whose answers
     /// the `PoolWarden-Replicas` header of this one's answer sums up. A request refused here as
     /// malformed or unauthorized would be refused everywhere and goes no further.
-    private func broadcast(_ request: Request, context: Context, revoke: Bool, next: (Request, Context) async throws -> Response) async throws -> Response {
+    private func broadcast(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: maxBodyBytes)
@@ -163,11 +165,6 @@ struct ClusterMiddleware: RouterMiddleware {
             method: request.method.rawValue, target: request.head.path ?? request.uri.path, headers: Self.forwardable(request.headers),
             subject: RequestPeer.subject, body: body.readableBytes == 0 ? nil : body, timeout: PeerClient.broadcastTimeout
         )
-        if revoke, let revoker = Broadcast.revoker(localStatus: status, peers: answers) {
-            var fields = HTTPFields()
-            if let type = revoker.headers.first(name: "content-type") { fields[.contentType] = type }
-            response = Response(status: .init(code: revoker.status), headers: fields, body: ResponseBody(byteBuffer: revoker.body))
-        }
         let summary = Broadcast.summary(replica: peers.settings.replica, localStatus: status, peers: answers)
         response.headers[Self.replicasField] = summary
         if !Broadcast.failures(answers).isEmpty {
@@ -175,6 +172,42 @@ struct ClusterMiddleware: RouterMiddleware {
                 "method": "\(request.method)", "path": "\(Fallback.shown(request.uri.path))", "replicas": "\(summary)",
             ])
         }
+        return response
+    }
+
+    /// A revoke by token prefix: here when the lease is here; else at the one replica whose lease
+    /// list shows the prefix, found first, so that a prefix never revokes leases at two replicas.
+    /// Several such replicas answer 409 `ambiguous_prefix`, as several leases at one replica do.
+    private func revoke(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        guard response.status == .notFound else { return response }
+        let segments = request.uri.path.split(separator: "/").map(String.init)
+        let (pool, prefix) = (segments[2], segments[4])
+        let headers = Self.forwardable(request.headers)
+        let subject = RequestPeer.subject
+        let lists = await peers.exchangeWithOthers(
+            method: "GET", target: "/v1/pools/\(pool)/leases", headers: headers, subject: subject, body: nil, timeout: PeerClient.viewTimeout
+        )
+        let holders = Broadcast.holders(of: prefix, in: lists)
+        var outcomes = lists.map { list -> PeerAnswer in
+            guard case .success = list.result else { return list }
+            return PeerAnswer(replica: list.replica, result: .success(.init(status: 404, headers: [:], body: ByteBuffer())))
+        }
+        if holders.count > 1 {
+            response = Fallback.problem(.ambiguousPrefix(prefix, matches: holders.count))
+        } else if let holder = holders.first, let peer = peers.settings.peers.first(where: { $0.name == holder }) {
+            let answer = await peers.exchange(
+                with: peer, method: "DELETE", target: request.head.path ?? request.uri.path, headers: headers, subject: subject,
+                body: nil, timeout: PeerClient.broadcastTimeout
+            )
+            outcomes = outcomes.map { $0.replica == holder ? answer : $0 }
+            if case .success(let revoked) = answer.result {
+                var fields = HTTPFields()
+                if let type = revoked.headers.first(name: "content-type") { fields[.contentType] = type }
+                response = Response(status: .init(code: revoked.status), headers: fields, body: ResponseBody(byteBuffer: revoked.body))
+            }
+        }
+        response.headers[Self.replicasField] = Broadcast.summary(replica: peers.settings.replica, localStatus: 404, peers: outcomes)
         return response
     }
 
