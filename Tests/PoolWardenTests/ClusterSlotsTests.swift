@@ -31,6 +31,19 @@ struct ClusterSlotsTests {
         return Int(count)
     }
 
+    /// A fresh database with one pool `p` of `max` connections, served by `replicas` replicas.
+    static func onePool(
+        replicas count: Int, prefix: String, max: Int, borrowTimeout: String, coordination: String? = nil
+    ) async throws -> (TestServer, String, ClusterReplicas) {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: prefix)
+        let replicas = try await ClusterReplicas(count: count, server: server, body: """
+            pools:
+              - { name: p, conninfo: "\(server.conninfo(database: database))", max: \(max), borrow_timeout: \(borrowTimeout) }
+            """, coordination: coordination)
+        return (server, database, replicas)
+    }
+
     static func open(_ status: [String: Any]) -> Int {
         (status["counts"] as? [String: Any])?["open"] as? Int ?? -1
     }
@@ -101,14 +114,9 @@ struct ClusterSlotsTests {
 
     @Test("kill -9 of a replica under load: its backends and slots are gone within seconds, the others take its slots, its open transaction is rolled back, its tokens answer 410 replica_lost elsewhere")
     func killedReplica() async throws {
-        let server = try await TestPostgres.server()
-        let database = try await server.createDatabase(prefix: "kill")
-        _ = try await server.execute("CREATE TABLE t (v text)", database: database)
-        let replicas = try await ClusterReplicas(count: 3, server: server, body: """
-            pools:
-              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 6, borrow_timeout: 3s }
-            """)
+        let (server, database, replicas) = try await Self.onePool(replicas: 3, prefix: "kill", max: 6, borrowTimeout: "3s")
         defer { replicas.stopAll() }
+        _ = try await server.execute("CREATE TABLE t (v text)", database: database)
         let observer = try await server.connect()
         defer { observer.close() }
         // Work the victim leaves uncommitted: a lease with an open transaction.
@@ -177,12 +185,7 @@ struct ClusterSlotsTests {
 
     @Test("a replica whose coordination session is terminated falls back under the slots it holds again; no pool exceeds max once it has")
     func coordinationSessionLost() async throws {
-        let server = try await TestPostgres.server()
-        let database = try await server.createDatabase(prefix: "lost")
-        let replicas = try await ClusterReplicas(count: 2, server: server, body: """
-            pools:
-              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 5s }
-            """)
+        let (server, database, replicas) = try await Self.onePool(replicas: 2, prefix: "lost", max: 4, borrowTimeout: "5s")
         defer { replicas.stopAll() }
         let observer = try await server.connect()
         defer { observer.close() }
@@ -244,12 +247,9 @@ struct ClusterSlotsTests {
 
     @Test("without a coordination session a replica is not ready and opens nothing; its borrows wait and answer 503, never 502")
     func noCoordination() async throws {
-        let server = try await TestPostgres.server()
-        let database = try await server.createDatabase(prefix: "nocoord")
-        let replicas = try await ClusterReplicas(count: 1, server: server, body: """
-            pools:
-              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 2, borrow_timeout: 1s }
-            """, coordination: "no_such_database_\(UInt32.random(in: 0...UInt32.max))")
+        let (server, database, replicas) = try await Self.onePool(
+            replicas: 1, prefix: "nocoord", max: 2, borrowTimeout: "1s", coordination: "no_such_database_\(UInt32.random(in: 0...UInt32.max))"
+        )
         defer { replicas.stopAll() }
         var ready = try await ServeProcessTests.request("GET", "\(replicas.url(0))/readyz")
         for _ in 0..<30 where ready.status == 200 {
@@ -270,12 +270,7 @@ struct ClusterSlotsTests {
 
     @Test("lowering max on every replica brings the cluster under the new cap: slots above it move below or their connections close, leased ones when released")
     func resizeDown() async throws {
-        let server = try await TestPostgres.server()
-        let database = try await server.createDatabase(prefix: "shrink")
-        let replicas = try await ClusterReplicas(count: 2, server: server, body: """
-            pools:
-              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 2s }
-            """)
+        let (server, database, replicas) = try await Self.onePool(replicas: 2, prefix: "shrink", max: 4, borrowTimeout: "2s")
         defer { replicas.stopAll() }
         let observer = try await server.connect()
         defer { observer.close() }

@@ -67,13 +67,7 @@ extension DeployTests {
         // name; the loader takes it from the machine's, which here is no pod's).
         let configMapName = try #require(Deploy.name(configMap))
         let configText = try #require((configMap["data"] as? [String: String])?["poolwarden.yaml"])
-        let volumes = try #require(pod["volumes"] as? [[String: Any]])
-        let configVolume = try #require(volumes.first { ($0["configMap"] as? [String: Any])?["name"] as? String == configMapName })
-        let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
-        let mount = try #require(mounts.first { $0["name"] as? String == configVolume["name"] as? String })
-        let items = (configVolume["configMap"] as? [String: Any])?["items"] as? [[String: String]]
-        let fileName = items?.first { $0["key"] == "poolwarden.yaml" }?["path"] ?? "poolwarden.yaml"
-        #expect("\(mount["mountPath"] as? String ?? "")/\(fileName)" == Deploy.configPath)
+        try Deploy.checkConfigMount(pod: pod, container: container, configMap: configMapName)
         let written = try #require((try Yams.load(yaml: configText) as? [String: Any])?["cluster"] as? [String: Any])
         #expect(written["replica"] == nil, "one config for every pod: each takes its name from its host name")
         let needed = try Deploy.secretNames(inConfig: configText).union([written["key_env"] as? String ?? ""])
@@ -89,10 +83,7 @@ extension DeployTests {
         // Ports: listen.port = containerPort = both Services' targetPort = the probes' port =
         // peers_dns.port (peers reach the pod's own DNS name, so the container's port directly).
         let ports = try #require(container["ports"] as? [[String: Any]])
-        func containerPort(_ reference: Any?) -> Int? {
-            if let number = reference as? Int { return ports.contains { $0["containerPort"] as? Int == number } ? number : nil }
-            return ports.first { $0["name"] as? String == reference as? String }?["containerPort"] as? Int
-        }
+        func containerPort(_ reference: Any?) -> Int? { Deploy.containerPort(reference, in: ports) }
         #expect(ports.map { $0["containerPort"] as? Int } == [config.listen.port])
         #expect(config.listen.host == "0.0.0.0")
         #expect(dns.port == config.listen.port)
@@ -105,13 +96,7 @@ extension DeployTests {
         #expect(cluster.peers.map(\.url) == (0..<replicas).map { "http://\(setName)-\($0).\(headlessName):\(config.listen.port)" })
 
         // Probes: real routes that need no key; readiness is /readyz (false without a coordination session).
-        let routes = try Deploy.unauthenticatedRoutes()
-        for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
-            let get = try #require((container[probe] as? [String: Any])?["httpGet"] as? [String: Any], "\(probe) has no httpGet")
-            #expect(get["path"] as? String == path, "\(probe)")
-            #expect(routes.contains(path))
-            #expect(containerPort(get["port"]) == config.listen.port, "\(probe) port")
-        }
+        try Deploy.checkProbes(container, ports: ports, listenPort: config.listen.port)
         let grace = try #require(pod["terminationGracePeriodSeconds"] as? Int)
         #expect(Duration.seconds(grace) > config.shutdownGrace)
 

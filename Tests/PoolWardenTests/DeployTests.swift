@@ -216,13 +216,7 @@ struct DeployTests {
         // The config comes from the ConfigMap, mounted where --config reads it.
         let configText = try #require((configMap["data"] as? [String: String])?["poolwarden.yaml"])
         let configMapName = try #require((configMap["metadata"] as? [String: Any])?["name"] as? String)
-        let volumes = try #require(pod["volumes"] as? [[String: Any]])
-        let configVolume = try #require(volumes.first { ($0["configMap"] as? [String: Any])?["name"] as? String == configMapName })
-        let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
-        let mount = try #require(mounts.first { $0["name"] as? String == configVolume["name"] as? String })
-        let items = (configVolume["configMap"] as? [String: Any])?["items"] as? [[String: String]]
-        let fileName = items?.first { $0["key"] == "poolwarden.yaml" }?["path"] ?? "poolwarden.yaml"
-        #expect("\(mount["mountPath"] as? String ?? "")/\(fileName)" == Deploy.configPath)
+        try Deploy.checkConfigMount(pod: pod, container: container, configMap: configMapName)
 
         // Secrets: every key_env/password_env of the config is a key of the Secret the pod takes its
         // environment from.
@@ -237,10 +231,7 @@ struct DeployTests {
 
         // Ports: listen.port = containerPort = Service targetPort = the probes' port.
         let ports = try #require(container["ports"] as? [[String: Any]])
-        func containerPort(_ reference: Any?) -> Int? {
-            if let number = reference as? Int { return ports.contains { $0["containerPort"] as? Int == number } ? number : nil }
-            return ports.first { $0["name"] as? String == reference as? String }?["containerPort"] as? Int
-        }
+        func containerPort(_ reference: Any?) -> Int? { Deploy.containerPort(reference, in: ports) }
         #expect(ports.map { $0["containerPort"] as? Int } == [config.listen.port])
         #expect(config.listen.host == "0.0.0.0")
         let serviceSpec = try #require(service["spec"] as? [String: Any])
@@ -251,13 +242,7 @@ struct DeployTests {
         #expect(serviceSelector.allSatisfy { labels[$0.key] == $0.value })
 
         // Probes: real routes that need no key.
-        let routes = try Deploy.unauthenticatedRoutes()
-        for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
-            let get = try #require((container[probe] as? [String: Any])?["httpGet"] as? [String: Any], "\(probe) has no httpGet")
-            #expect(get["path"] as? String == path, "\(probe)")
-            #expect(routes.contains(path))
-            #expect(containerPort(get["port"]) == config.listen.port, "\(probe) port")
-        }
+        try Deploy.checkProbes(container, ports: ports, listenPort: config.listen.port)
 
         // Kubernetes waits longer than the service's own grace period before SIGKILL.
         let grace = try #require(pod["terminationGracePeriodSeconds"] as? Int)
@@ -379,6 +364,36 @@ enum Deploy {
     /// Every `path:` a target of Package.swift sets.
     static func targetPaths() throws -> [String] {
         matches(#"path:\s*"([^"]+)""#, in: try text("Package.swift"))
+    }
+
+    /// The containerPort a probe or Service names, by number or by port name; nil when the
+    /// container has no such port.
+    static func containerPort(_ reference: Any?, in ports: [[String: Any]]) -> Int? {
+        if let number = reference as? Int { return ports.contains { $0["containerPort"] as? Int == number } ? number : nil }
+        return ports.first { $0["name"] as? String == reference as? String }?["containerPort"] as? Int
+    }
+
+    /// The ConfigMap `configMap`'s poolwarden.yaml is mounted where `--config` reads it.
+    static func checkConfigMount(pod: [String: Any], container: [String: Any], configMap configMapName: String) throws {
+        let volumes = try #require(pod["volumes"] as? [[String: Any]])
+        let configVolume = try #require(volumes.first { ($0["configMap"] as? [String: Any])?["name"] as? String == configMapName })
+        let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
+        let mount = try #require(mounts.first { $0["name"] as? String == configVolume["name"] as? String })
+        let items = (configVolume["configMap"] as? [String: Any])?["items"] as? [[String: String]]
+        let fileName = items?.first { $0["key"] == "poolwarden.yaml" }?["path"] ?? "poolwarden.yaml"
+        #expect("\(mount["mountPath"] as? String ?? "")/\(fileName)" == Deploy.configPath)
+    }
+
+    /// Readiness is /readyz and liveness /healthz, both real routes that need no key, on the
+    /// container's listen port.
+    static func checkProbes(_ container: [String: Any], ports: [[String: Any]], listenPort: Int) throws {
+        let routes = try unauthenticatedRoutes()
+        for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+            let get = try #require((container[probe] as? [String: Any])?["httpGet"] as? [String: Any], "\(probe) has no httpGet")
+            #expect(get["path"] as? String == path, "\(probe)")
+            #expect(routes.contains(path))
+            #expect(containerPort(get["port"], in: ports) == listenPort, "\(probe) port")
+        }
     }
 
     /// Paths of openapi.yaml whose GET needs no authentication (`security: []`).
