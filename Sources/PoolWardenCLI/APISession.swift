@@ -145,6 +145,10 @@ struct APISession {
             let text = text()
             if !text.isEmpty { print(text) }
         }
+        // A change that reached only part of a cluster succeeded here; it must not look complete.
+        if let failed = recorder.answer?.failedReplicas, !failed.isEmpty {
+            printError("warning: not applied at every replica: \(failed.joined(separator: ", "))")
+        }
     }
 
     /// Tells the user why the command failed, on stderr; under `--json` the problem body also goes

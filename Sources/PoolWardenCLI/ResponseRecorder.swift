@@ -13,7 +13,20 @@ final class ResponseRecorder: ClientMiddleware {
         var status: Int
         var retryAfter: String?
         var body: Data
+        /// In a cluster, a pool change's outcome at every replica (`b=200, a=200, c=unreachable`).
+        var replicas: String? = nil
+
+        /// The replicas where the change did not apply, as the summary names them; empty when it
+        /// applied everywhere or there is no cluster.
+        var failedReplicas: [String] {
+            (replicas ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { entry in
+                guard let status = entry.split(separator: "=").last?.split(separator: " ").first.flatMap({ Int($0) }) else { return !entry.isEmpty }
+                return !(200..<300).contains(status)
+            }
+        }
     }
+
+    static let replicasField = HTTPField.Name("PoolWarden-Replicas")!
 
     /// Far above any answer the service gives (results are capped by its row and byte limits);
     /// only a runaway peer reaches it.
@@ -40,7 +53,10 @@ final class ResponseRecorder: ClientMiddleware {
         }
         var bytes = Data()
         if let responseBody { bytes = try await Data(collecting: responseBody, upTo: Self.bodyLimit) }
-        let answer = Answer(status: response.status.code, retryAfter: response.headerFields[.retryAfter], body: bytes)
+        let answer = Answer(
+            status: response.status.code, retryAfter: response.headerFields[.retryAfter], body: bytes,
+            replicas: response.headerFields[Self.replicasField]
+        )
         last.withLock { $0 = answer }
         return (response, responseBody == nil ? nil : HTTPBody(bytes))
     }

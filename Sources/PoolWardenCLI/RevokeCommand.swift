@@ -37,8 +37,9 @@ struct RevokeCommand: ClientCommand {
     }
 
     /// The pool whose status lists a connection held under this prefix.
+    /// In a cluster, every replica's status: the lease may be held at another one.
     private func findPool(_ session: APISession) async throws -> String {
-        let output = try await session.send { try await $0.listPools() }
+        let output = try await session.send { try await $0.listPools(query: .init(scope: .cluster)) }
         guard case .ok(let answer) = output else { throw session.refusal() }
         let holding = try answer.body.json.pools.filter { status in
             status.connections.contains { connection in

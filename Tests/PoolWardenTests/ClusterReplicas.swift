@@ -19,12 +19,17 @@ final class ClusterReplicas: @unchecked Sendable {
     private(set) var pids: [pid_t?]
 
     /// `body`: the config's sections after `listen` and `cluster` (pools, servers, callers).
-    init(count: Int, server: TestServer, body: String) async throws {
+    /// `coordination`: the coordination database; nil makes a fresh one.
+    init(count: Int, server: TestServer, body: String, coordination: String? = nil) async throws {
         setenv(Self.keyVariable, Self.key, 1)
         names = (0..<count).map { "r\($0)" }
         ports = try (0..<count).map { _ in try TestCluster.freePort() }
         directory = NSTemporaryDirectory() + "pw-cluster-\(UUID().uuidString)"
-        coordinationDatabase = try await server.createDatabase(prefix: "coord")
+        if let coordination {
+            coordinationDatabase = coordination
+        } else {
+            coordinationDatabase = try await server.createDatabase(prefix: "coord")
+        }
         pids = Array(repeating: nil, count: count)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let peers = zip(names, ports).map { "    \($0): http://127.0.0.1:\($1)" }.joined(separator: "\n")

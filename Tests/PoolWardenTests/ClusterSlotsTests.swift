@@ -241,6 +241,85 @@ struct ClusterSlotsTests {
         #expect(served == lostAtR0, "r1 got exactly the slots r0 gave up")
         #expect(replicas.logText(0).contains("coordination session"), "r0 logged the loss")
     }
+
+    @Test("without a coordination session a replica is not ready and opens nothing; its borrows wait and answer 503, never 502")
+    func noCoordination() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "nocoord")
+        let replicas = try await ClusterReplicas(count: 1, server: server, body: """
+            pools:
+              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 2, borrow_timeout: 1s }
+            """, coordination: "no_such_database_\(UInt32.random(in: 0...UInt32.max))")
+        defer { replicas.stopAll() }
+        var ready = try await ServeProcessTests.request("GET", "\(replicas.url(0))/readyz")
+        for _ in 0..<30 where ready.status == 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            ready = try await ServeProcessTests.request("GET", "\(replicas.url(0))/readyz")
+        }
+        #expect(ready.status == 503)
+        let reasons = ready.json["reasons"] as? [String] ?? []
+        #expect(reasons.contains { $0.hasPrefix("no coordination session with") && $0.contains("does not exist") }, "\(reasons)")
+        let borrowed = try await ServeProcessTests.request("POST", "\(replicas.url(0))/v1/pools/p/leases", body: #"{"ttl_ms": 60000}"#)
+        #expect(borrowed.status == 503, "\(borrowed.json)")
+        let observer = try await server.connect()
+        defer { observer.close() }
+        #expect(try await Self.backends(observer, database: database, pool: "p") == 0, "nothing was opened without a slot")
+        let status = try await replicas.pool("p", at: 0)
+        #expect(status["state"] as? String != "degraded", "no slot is not a connect failure")
+    }
+
+    @Test("lowering max on every replica brings the cluster under the new cap: slots above it move below or their connections close, leased ones when released")
+    func resizeDown() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "shrink")
+        let replicas = try await ClusterReplicas(count: 2, server: server, body: """
+            pools:
+              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 2s }
+            """)
+        defer { replicas.stopAll() }
+        let observer = try await server.connect()
+        defer { observer.close() }
+        var tokens: [(Int, String)] = []
+        for replica in [0, 1, 0, 1] {
+            let borrowed = try await ServeProcessTests.request("POST", "\(replicas.url(replica))/v1/pools/p/leases", body: #"{"ttl_ms": 60000}"#)
+            tokens.append((replica, try #require(borrowed.json["token"] as? String, "\(borrowed.json)")))
+        }
+        // One lease back at each: idle connections now, on slots the resize may find too high.
+        for (replica, token) in tokens.prefix(2) {
+            #expect(try await ServeProcessTests.request("DELETE", "\(replicas.url(replica))/v1/leases/\(token)").status == 204)
+        }
+        for replica in 0..<2 {
+            let resized = try await ServeProcessTests.request("PATCH", "\(replicas.url(replica))/v1/pools/p", body: #"{"max": 2}"#)
+            #expect(resized.status == 200, "\(resized.json)")
+        }
+        for (replica, token) in tokens.suffix(2) {
+            #expect(try await ServeProcessTests.request("DELETE", "\(replicas.url(replica))/v1/leases/\(token)").status == 204)
+        }
+        var highest: Int64 = .max
+        var backends = Int.max
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, highest >= 2 || backends > 2 {
+            try await Task.sleep(for: .milliseconds(100))
+            let slots = try await observer.query(
+                """
+                SELECT coalesce(max(l.objid::int8), -1) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.mode = 'ExclusiveLock' AND a.datname = $1
+                """,
+                [replicas.coordinationDatabase]
+            )
+            if case .int(let value)? = slots.rows.first?.first { highest = value }
+            backends = try await Self.backends(observer, database: database, pool: "p")
+        }
+        #expect(highest < 2, "every slot held is below the new max: highest \(highest)")
+        #expect(backends <= 2, "the cluster keeps at most the new max: \(backends)")
+        // And the new cap holds for new borrows across both replicas.
+        var held: [String] = []
+        for replica in [0, 1, 0] {
+            let borrowed = try await ServeProcessTests.request("POST", "\(replicas.url(replica))/v1/pools/p/leases", body: #"{"ttl_ms": 60000, "wait_ms": 500}"#)
+            if borrowed.status == 201, let token = borrowed.json["token"] as? String { held.append(token) }
+        }
+        #expect(held.count == 2, "two leases at most, across the cluster")
+    }
 }
 
 /// A value tasks share, behind a lock: a `Mutex` itself cannot be captured by a task.

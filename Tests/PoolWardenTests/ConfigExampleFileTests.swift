@@ -76,11 +76,18 @@ struct ConfigExampleFileTests {
         try ServerTLS.validate(#require(config.tls))
     }
 
+    static let clusterPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("poolwarden.cluster.yaml").path
+
     @Test("the examples use every key the loader knows")
     func everyKey() throws {
-        let text = try String(contentsOfFile: Self.path, encoding: .utf8) + "\n" + String(contentsOfFile: Self.tlsPath, encoding: .utf8)
+        // cluster: is used in the replicas' example only: in poolwarden.example.yaml it would make
+        // that config one replica of a cluster.
+        let kubernetes = URL(fileURLWithPath: Self.path).deletingLastPathComponent().appendingPathComponent("kubernetes/cluster/configmap.yaml").path
+        let text = try [Self.path, Self.tlsPath, Self.clusterPath, kubernetes].map { try String(contentsOfFile: $0, encoding: .utf8) }.joined(separator: "\n")
+        // replica is left to the host name in both cluster examples: one file serves every replica.
         let keys = ConfigDecoder.topKeys + ConfigDecoder.listenKeys + ConfigDecoder.callerKeys + ConfigDecoder.poolKeys
             + ConfigDecoder.retryKeys + ConfigDecoder.serverKeys + ConfigDecoder.tlsKeys
+            + ConfigDecoder.clusterKeys.filter { $0 != "replica" } + ConfigDecoder.peersDNSKeys
         for key in Set(keys) {
             let used = text.split(separator: "\n").contains { line in
                 let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""

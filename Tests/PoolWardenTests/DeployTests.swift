@@ -110,8 +110,10 @@ struct DeployTests {
         for (name, value) in environment {
             #expect(value.hasPrefix("${\(name):?"), "\(name) is not taken from .env: \(value)")
         }
+        // One deploy/.env serves compose.yaml and compose.cluster.yaml, which adds the cluster key.
         let template = try Deploy.envFileNames("deploy/env.example")
-        #expect(template == names, "deploy/env.example must list exactly the variables compose needs")
+        let clusterNames = try Deploy.clusterComposeEnvironment()
+        #expect(template == names.union(clusterNames), "deploy/env.example must list exactly the variables compose.yaml and compose.cluster.yaml need")
 
         // The pool reaches the postgres service as the user, database and password that image creates.
         let config = try ConfigLoader(environment: Deploy.dummies(names)).load(yaml: configText)
@@ -318,9 +320,10 @@ enum Deploy {
         try #require(try Yams.load(yaml: text(relativePath)) as? [String: Any], "\(relativePath) is not a YAML mapping")
     }
 
-    /// Every document of every file in deploy/kubernetes/ except kustomization.yaml.
-    static func kubernetesManifests() throws -> [[String: Any]] {
-        let directory = root + "/deploy/kubernetes"
+    /// Every document of every file in `relativeDirectory` (deploy/kubernetes/, not its
+    /// subdirectories) except kustomization.yaml.
+    static func kubernetesManifests(_ relativeDirectory: String = "deploy/kubernetes") throws -> [[String: Any]] {
+        let directory = root + "/" + relativeDirectory
         var manifests: [[String: Any]] = []
         for file in try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         where file.hasSuffix(".yaml") && file != "kustomization.yaml" {

@@ -29,11 +29,13 @@ struct TestCertificates: Sendable {
     var foreignAuthority: String { "\(folder)/foreign-ca.pem" }
 
     /// A certificate signed by `ca` (or `foreign-ca`) with the subject given in openssl's
-    /// `/C=../O=../CN=..` form (UTF-8); server ones get 127.0.0.1 and localhost as alternative names.
-    func issued(_ name: String, subject: String, by authority: String = "ca", server: Bool = false) async throws -> Pair {
+    /// `/C=../O=../CN=..` form (UTF-8); server ones get 127.0.0.1 and localhost as alternative names,
+    /// and with `alsoClient` may present themselves as clients too (a cluster replica to its peers).
+    func issued(_ name: String, subject: String, by authority: String = "ca", server: Bool = false, alsoClient: Bool = false) async throws -> Pair {
         let key = "\(folder)/\(name).key", request = "\(folder)/\(name).csr", certificate = "\(folder)/\(name).pem"
         let extensions = "\(folder)/\(name).ext"
-        let usage = server ? "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" : "extendedKeyUsage=clientAuth\n"
+        let serverUsage = alsoClient ? "serverAuth,clientAuth" : "serverAuth"
+        let usage = server ? "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=\(serverUsage)\n" : "extendedKeyUsage=clientAuth\n"
         try usage.write(toFile: extensions, atomically: true, encoding: .utf8)
         try await Self.openssl([
             "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", request, "-utf8", "-subj", subject,

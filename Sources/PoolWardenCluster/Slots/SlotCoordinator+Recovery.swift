@@ -53,6 +53,7 @@ extension SlotCoordinator {
             tick += 1
             let heartbeat = tick % Self.heartbeatTicks == 0
             let sessions = state.withLock { Array($0.sessions) }
+            record(sessions.map(\.value))
             for (key, session) in sessions {
                 if !session.isConnected || !session.looksAlive() {
                     await recover(key, session)
@@ -149,7 +150,8 @@ extension SlotCoordinator {
     }
 
     /// After a cap shrank: each connection whose slot of `key` is no longer below it moves to a
-    /// free one that is, or is retired.
+    /// free one that is, or closes as a local resize closes a surplus: idle ones now, ones in
+    /// use when they come back.
     func fit(_ key: SlotKey, max: Int) async {
         let sessions = state.withLock { state -> [String: CoordinationSession] in
             var outside: [String: CoordinationSession] = [:]
@@ -184,7 +186,7 @@ extension SlotCoordinator {
         logger.info("cap lowered below slots held; closing those connections", metadata: ["slots": "\(key)", "connections": "\(lost.count)"])
         // Their slots go back when they close, as for any connection.
         let holder = state.withLock { $0.holder }
-        holder?.slotsLost(lost)
+        holder?.shed(lost, count: lost.count)
     }
 }
 
@@ -254,5 +256,21 @@ extension SlotCoordinator {
             return state.holder
         }
         for shed in shedding { holder?.shed(shed.ids, count: shed.count) }
+    }
+}
+
+extension SlotCoordinator {
+    /// The cluster's gauges, as the watch loop finds them.
+    func record(_ sessions: [CoordinationSession]) {
+        for session in sessions { metrics.coordination(session.label, up: session.isConnected) }
+        let held = state.withLock { state -> [String: Int] in
+            var held: [String: Int] = [:]
+            for key in state.limits.keys { held[key.description] = 0 }
+            for holding in state.holdings.values {
+                for lock in holding.locks { held[lock.key.description, default: 0] += 1 }
+            }
+            return held
+        }
+        for (slots, count) in held { metrics.slotsHeld(slots, count) }
     }
 }

@@ -46,6 +46,7 @@ public final class SlotCoordinator: ConnectionAdmission {
 
     let settings: ClusterSettings
     let logger: Logger
+    let metrics = ClusterMetrics()
     let state = Mutex(State())
 
     /// How often idle sessions are looked at (a terminated session shows at once), and how many of
@@ -87,6 +88,7 @@ public final class SlotCoordinator: ConnectionAdmission {
                 else {
                     try await Self.unlock(pg, taken)
                     try await self.want(slotKey, pg, session: key, generation: generation)
+                    self.metrics.slotWait(slotKey.description)
                     return "every slot of \(slotKey) (\(max)) is held, or this replica holds its share while others wait"
                 }
                 taken.append(Lock(key: slotKey, slot: slot))

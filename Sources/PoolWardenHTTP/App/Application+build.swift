@@ -43,6 +43,7 @@ public func buildApplication(
         pools: configuration.pools, servers: configuration.servers, logger: logger,
         replica: configuration.cluster?.replica, admission: admission
     )
+    let peers = try configuration.cluster.map { try PeerClient(settings: $0, tls: configuration.tls, logger: logger) }
     let listen = try configuration.resolvedListen(host: host, port: port)
     let callers = CallerDirectory(CallerRegistry(config: configuration))
     let reloader = ConfigReloader(
@@ -60,6 +61,9 @@ public func buildApplication(
         // With any TLS listener: a reload may start asking for client certificates.
         router.add(middleware: PeerCertificateMiddleware(tls: tls))
     }
+    if let peers {
+        router.add(middleware: ClusterMiddleware(peers: peers, maxBodyBytes: configuration.maxBodyBytes, logger: logger))
+    }
     router.add(middleware: PoolListMiddleware(registry: registry, callers: callers))
     router.add(middleware: RouteFallbackMiddleware())
     router.add(middleware: DisconnectCancellationMiddleware())
@@ -76,6 +80,7 @@ public func buildApplication(
         ]
     )
     var services: [any Service] = [PoolRegistryService(registry: registry)]
+    if let peers { services.append(peers) }
     if reloadOnHangUp { services.append(HangUpReloadService(reloader: reloader)) }
     let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: connections.channelHandlers)
     let application = Application(

@@ -53,7 +53,7 @@ package enum LeaseToken {
 
     /// Whether `token` has the shape of a token; anything else is answered as unknown without a
     /// lookup.
-    static func isWellFormed(_ token: String) -> Bool {
+    package static func isWellFormed(_ token: String) -> Bool {
         let utf8 = randomPart(of: token).utf8
         if let owner = owner(of: token), !ClusterSettings.isValidReplicaName(owner) { return false }
         guard utf8.count == length, token.hasPrefix(prefix) else { return false }

@@ -26,6 +26,9 @@ package enum MetricHelp {
         "poolwarden_http_connections_refused_total": "HTTP client connections closed as soon as accepted, listen.max_connections being reached.",
         "poolwarden_http_request_timeouts_total": "HTTP client connections closed for not sending a whole request within listen.request_timeout of connecting or of their previous answer (idle keep-alive included).",
         "poolwarden_server_max_connections": "The servers: budget, its max_connections (max of GET /v1/servers).",
+        "poolwarden_cluster_coordination_up": "1 while this replica's coordination session with the server is up, 0 while it is down (no connection is opened there then, and /readyz is false).",
+        "poolwarden_cluster_slots_held": "Global slots this replica holds, by pool (pool NAME) or servers: budget (server HOST:PORT): one per connection it has open, being opened or closing.",
+        "poolwarden_cluster_slot_waits_total": "Connects that found no global slot free (the cap held by other replicas, or this one holding its share while others wait); the pool tried again shortly.",
     ]
 
     /// Empty for a name not listed, which leaves the family without `# HELP`.
