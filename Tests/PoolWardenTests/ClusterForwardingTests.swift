@@ -69,6 +69,35 @@ struct ClusterForwardingTests {
         }
     }
 
+    @Test("long statements forwarded through B hold up no other forwarded request: nothing queues behind a few connections to the owner")
+    func noQueueBehindLongStatements() async throws {
+        let server = try await TestPostgres.server()
+        let pools = ServiceHarness.pool("main", conninfo: server.conninfo(), extra: ["max": "12", "max_per_caller": "12"])
+        try await ClusterHarness.run(pools: pools) { cluster in
+            var tokens: [String] = []
+            for _ in 0..<9 { tokens.append(try await cluster.api("a").borrow("main")) }
+            let sleepers = tokens.prefix(8)
+            let slow = Task {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for token in sleepers {
+                        group.addTask { try await cluster.api("b").query(token, "SELECT pg_sleep(4)").status }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            let started = ContinuousClock.now
+            let quick = try await cluster.api("b").query(tokens[8], "SELECT 1")
+            let took = ContinuousClock.now - started
+            #expect(quick.status == 200)
+            // With AsyncHTTPClient's default of 8 connections per peer, this one waited in the
+            // client's queue past the 1 s connect timeout and was answered 410 replica_lost, its
+            // lease alive at the owner.
+            #expect(took < .seconds(2), "answered after \(took) behind 8 forwarded 4-second statements")
+            #expect(try await slow.value == Array(repeating: 200, count: 8))
+        }
+    }
+
     @Test("the owner re-checks the caller: another client's key answers through B exactly as at A")
     func ownerChecksCaller() async throws {
         let server = try await TestPostgres.server()

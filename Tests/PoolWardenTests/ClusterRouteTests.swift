@@ -81,7 +81,7 @@ struct ClusterRouteTests {
 
     @Test("the cluster key is accepted exactly; the subject a peer carries reads back as the same subject")
     func keyAndSubject() throws {
-        let client = try PeerClient(settings: Self.settings, tls: nil, logger: .init(label: "test"))
+        let client = try PeerClient(settings: Self.settings, tls: nil, maxConnections: 100, logger: .init(label: "test"))
         #expect(client.accepts(key: Self.settings.key))
         #expect(!client.accepts(key: Self.settings.key + "k"))
         #expect(!client.accepts(key: ""))

@@ -37,7 +37,9 @@ public final class PeerClient: Service, Sendable {
     /// The largest answer collected from a peer (a view of every pool and connection).
     public static let answerLimit = 64 << 20
 
-    public init(settings: ClusterSettings, tls: ListenTLS?, logger: Logger) throws {
+    /// - Parameter maxConnections: connections to one peer at once: `listen.max_connections`, so
+    ///   that every request this replica may be answering can be forwarded at the same time.
+    public init(settings: ClusterSettings, tls: ListenTLS?, maxConnections: Int, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
         keyDigest = Array(SHA256.hash(data: Array(settings.key.utf8)))
@@ -49,6 +51,9 @@ public final class PeerClient: Service, Sendable {
         )
         // One attempt: a peer that refuses is gone, and the caller is told so at once.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // AsyncHTTPClient's default of 8 queued the ninth forwarded request behind the others: one
+        // caller's long statement or stream held up every other caller's.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxConnections
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
         if settings.peers.contains(where: { $0.url.lowercased().hasPrefix("https:") }) {

@@ -43,7 +43,7 @@ public func buildApplication(
         pools: configuration.pools, servers: configuration.servers, logger: logger,
         replica: configuration.cluster?.replica, admission: admission
     )
-    let peers = try configuration.cluster.map { try PeerClient(settings: $0, tls: configuration.tls, logger: logger) }
+    let peers = try configuration.cluster.map { try PeerClient(settings: $0, tls: configuration.tls, maxConnections: configuration.maxClientConnections, logger: logger) }
     let listen = try configuration.resolvedListen(host: host, port: port)
     let callers = CallerDirectory(CallerRegistry(config: configuration))
     let reloader = ConfigReloader(
