@@ -263,4 +263,20 @@ extension PoolGroup {
         }
         return actions
     }
+
+    /// Closes up to `count` idle connections among `candidates` whose pools stay at or above
+    /// their `min` without them: room on a server whose budget the cluster has spent, for another
+    /// pool's waiting borrows, as a full local budget makes room (``evictIdle(onServer:for:into:)``).
+    public mutating func evictIdle(_ candidates: [ConnectionID], count: Int, now: Instant) -> PoolActions {
+        var actions = PoolActions()
+        var remaining = count
+        for id in candidates where remaining > 0 {
+            guard let (pool, slot) = self.slotIndex(id), self.pools[pool].slots[slot].phase == .idle,
+                  self.pools[pool].counts.kept > self.pools[pool].limits.min
+            else { continue }
+            self.closeSlot(pool, slot, .evicted, into: &actions)
+            remaining -= 1
+        }
+        return actions
+    }
 }

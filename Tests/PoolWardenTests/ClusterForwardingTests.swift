@@ -98,6 +98,27 @@ struct ClusterForwardingTests {
         }
     }
 
+    @Test("careless and hostile requests at a forwarder: a body over max_body_bytes answers 413 there, a revoke with an empty prefix or pool is answered, and B serves on")
+    func forwarderSurvives() async throws {
+        let server = try await TestPostgres.server()
+        try await ClusterHarness.run(pools: Self.pools(server)) { cluster in
+            let token = try await cluster.api("a").borrow("main")
+            // Two megabytes for a lease of A, at B: B used to stream it to A, which answered 413
+            // before reading it; B then read the body a second time and the process trapped.
+            let big = "{\"sql\": \"SELECT 1\", \"pad\": \"" + String(repeating: "x", count: 2 << 20) + "\"}"
+            let refused = try await cluster.api("b").send(.post, "/v1/leases/\(token)/query", key: ServiceHarness.appKey, body: big)
+            #expect(refused.status == 413 && refused.code == "payload_too_large", "\(refused.status) \(refused.code ?? "")")
+            // A made-up token of A, at B, with no credentials at all: the same.
+            let madeUp = "pwl_" + String(repeating: "A", count: 43) + ".a"
+            #expect(try await cluster.api("b").send(.post, "/v1/leases/\(madeUp)/query", key: nil, body: big).status == 413)
+            for path in ["/v1/pools/main/leases/", "/v1/pools//leases/x"] {
+                let revoke = try await cluster.api("b").send(.delete, path, key: ServiceHarness.appKey)
+                #expect([400, 403, 404].contains(revoke.status), "\(path): \(revoke.status) \(revoke.text)")
+            }
+            #expect(try await cluster.api("b").query(token, "SELECT 1").status == 200, "B still forwards")
+        }
+    }
+
     @Test("the owner re-checks the caller: another client's key answers through B exactly as at A")
     func ownerChecksCaller() async throws {
         let server = try await TestPostgres.server()

@@ -79,6 +79,14 @@ struct ClusterRouteTests {
         #expect(replicas[2]["error"] as? String == "connect timed out")
     }
 
+    @Test("figures a broken peer sends that would overflow saturate instead of trapping the replica that asked")
+    func mergeOverflow() throws {
+        let huge = Array(#"{"pools": [], "servers": [{"server": "db:5432", "open": 9223372036854775807, "max": 1, "pools": []}]}"#.utf8)
+        let merged = ClusterView.merge([.init(replica: "a", answer: .success(huge)), .init(replica: "b", answer: .success(huge))])
+        let view = try #require(try JSONSerialization.jsonObject(with: Data(merged)) as? [String: Any])
+        #expect((view["servers"] as? [[String: Any]])?.first?["open"] as? Int == Int.max)
+    }
+
     @Test("the cluster key is accepted exactly; the subject a peer carries reads back as the same subject")
     func keyAndSubject() throws {
         let client = try PeerClient(settings: Self.settings, tls: nil, maxConnections: 100, logger: .init(label: "test"))

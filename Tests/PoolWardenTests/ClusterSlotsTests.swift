@@ -315,6 +315,41 @@ struct ClusterSlotsTests {
         }
         #expect(held.count == 2, "two leases at most, across the cluster")
     }
+
+    @Test("a server budget spent by the cluster on idle connections of another pool does not starve a pool's borrow: the replica closes one of its own idle ones for it")
+    func budgetSpentOnIdle() async throws {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: "room")
+        let replicas = try await ClusterReplicas(count: 2, server: server, body: """
+            servers:
+              - { host: \(server.host), port: \(server.port), max_connections: 4 }
+            pools:
+              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
+              - { name: q, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
+            """)
+        defer { replicas.stopAll() }
+        // Two idle connections of q at each replica: the whole budget, while neither replica is
+        // full by its own count (2 of 4).
+        for replica in 0..<2 {
+            var tokens: [String] = []
+            for _ in 0..<2 {
+                let borrowed = try await ServeProcessTests.request("POST", "\(replicas.url(replica))/v1/pools/q/leases", body: #"{"ttl_ms": 60000}"#)
+                tokens.append(try #require(borrowed.json["token"] as? String, "\(borrowed.json)"))
+            }
+            for token in tokens {
+                #expect(try await ServeProcessTests.request("DELETE", "\(replicas.url(replica))/v1/leases/\(token)").status == 204)
+            }
+        }
+        let started = ContinuousClock.now
+        let borrowed = try await ServeProcessTests.request("POST", "\(replicas.url(0))/v1/pools/p/leases", body: #"{"ttl_ms": 60000, "wait_ms": 3000}"#)
+        let took = ContinuousClock.now - started
+        #expect(borrowed.status == 201, "\(borrowed.json)")
+        #expect(took < .seconds(2), "served after \(took); the budget's idle connections would have held it until their idle timeout")
+        let observer = try await server.connect()
+        defer { observer.close() }
+        let total = try await Self.backends(observer, database: database, pool: "p") + Self.backends(observer, database: database, pool: "q")
+        #expect(total <= 4, "the budget held: \(total)")
+    }
 }
 
 /// A value tasks share, behind a lock: a `Mutex` itself cannot be captured by a task.

@@ -136,7 +136,9 @@ public enum ClusterView {
     private static func sum(_ left: JSONValue?, _ right: JSONValue?) -> JSONValue? {
         switch (left, right) {
         case (.integer(let a)?, .integer(let b)?):
-            return .integer(a + b)
+            // A broken peer's figures must not trap the replica that asked: saturate.
+            let (total, overflow) = a.addingReportingOverflow(b)
+            return .integer(overflow ? (b < 0 ? .min : .max) : total)
         case (.object(var members)?, .object(let others)?):
             for (key, value) in others { members[key] = sum(members[key], value) ?? value }
             return .object(members)

@@ -89,6 +89,7 @@ public final class SlotCoordinator: ConnectionAdmission {
                     try await Self.unlock(pg, taken)
                     try await self.want(slotKey, pg, session: key, generation: generation)
                     self.metrics.slotWait(slotKey.description)
+                    if slotKey.kind == .server { self.makeRoom(onServer: slotKey, for: SlotKey(.pool, request.pool), session: key) }
                     return "every slot of \(slotKey) (\(max)) is held, or this replica holds its share while others wait"
                 }
                 taken.append(Lock(key: slotKey, slot: slot))
@@ -194,6 +195,19 @@ public final class SlotCoordinator: ConnectionAdmission {
         )
         guard case .int(let slot)? = result.rows.first?.first else { return nil }
         return Int32(slot)
+    }
+
+    /// The cluster's budget of a server is spent while this replica keeps idle connections of
+    /// other pools there: one of them closes (where its pool stays at `min`), so that the waiting
+    /// pool is not starved by this replica's own idle ones until their idle timeout.
+    func makeRoom(onServer server: SlotKey, for pool: SlotKey, session: String) {
+        let (candidates, holder) = state.withLock { state -> ([ConnectionID], (any AdmissionHolder)?) in
+            let ids = state.holdings.filter { _, holding in
+                holding.session == session && holding.locks.contains { $0.key == server } && !holding.locks.contains { $0.key == pool }
+            }.map(\.key)
+            return (ids, state.holder)
+        }
+        holder?.evictIdle(candidates, count: 1)
     }
 
     /// Notes that this replica waits for a slot of `key`, and shows it to the others with the

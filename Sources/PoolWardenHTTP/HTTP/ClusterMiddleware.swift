@@ -72,12 +72,16 @@ struct ClusterMiddleware: RouterMiddleware {
     }
 
     private func forward(_ request: Request, to owner: ClusterSettings.Peer, context: Context) async throws -> Response {
-        let body: HTTPClientRequest.Body?
-        if let length = request.headers[.contentLength].flatMap(Int64.init) {
-            body = length == 0 ? nil : .stream(request.body, length: .known(length))
-        } else {
-            body = request.headers[.transferEncoding] == nil ? nil : .stream(request.body, length: .unknown)
+        // Read whole (within max_body_bytes, as the owner would) before it goes on: a request body
+        // streamed to the owner, which answered before reading it all (a 413), was iterated a
+        // second time by Hummingbird once the answer went back, which traps the process.
+        let collected: ByteBuffer
+        do {
+            collected = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return Fallback.problem(.payloadTooLarge(limit: maxBodyBytes))
         }
+        let body: HTTPClientRequest.Body? = collected.readableBytes == 0 ? nil : .bytes(collected)
         let peers = peers
         let method = request.method.rawValue
         let target = request.head.path ?? request.uri.path
@@ -181,8 +185,10 @@ struct ClusterMiddleware: RouterMiddleware {
     private func revoke(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
         guard response.status == .notFound else { return response }
-        let segments = request.uri.path.split(separator: "/").map(String.init)
-        let (pool, prefix) = (segments[2], segments[4])
+        // `/v1/pools/{pool}/leases/{prefix}`; an empty pool or prefix (`//`) was answered here.
+        let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard segments.count == 6, !segments[3].isEmpty, !segments[5].isEmpty else { return response }
+        let (pool, prefix) = (segments[3], segments[5])
         let headers = Self.forwardable(request.headers)
         let subject = RequestPeer.subject
         let lists = await peers.exchangeWithOthers(

@@ -33,6 +33,9 @@ public protocol AdmissionHolder: AnyObject, Sendable {
     /// Give back `count` of these connections' slots to replicas that wait with fewer: idle ones
     /// close now, ones in use when they come back.
     func shed(_ connections: [ConnectionID], count: Int)
+    /// Close up to `count` of these connections that are idle, where their pools keep their `min`:
+    /// room on a server whose budget is spent, for another pool of this replica.
+    func evictIdle(_ connections: [ConnectionID], count: Int)
 }
 
 /// One connection's claim: its pool's cap, and its server budget's if any.

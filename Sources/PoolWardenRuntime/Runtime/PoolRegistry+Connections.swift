@@ -275,6 +275,11 @@ extension PoolRegistry: AdmissionHolder {
         report { group, now in group.shed(ids, count: count, now: now) }
     }
 
+    public func evictIdle(_ ids: [ConnectionID], count: Int) {
+        guard count > 0, !ids.isEmpty else { return }
+        report { group, now in group.evictIdle(ids, count: count, now: now) }
+    }
+
     /// Why the cluster cannot open connections now (no coordination session with a server);
     /// empty for a single service. Readiness is false while there is any.
     public func clusterProblems() -> [String] {
