@@ -50,7 +50,11 @@ final class ClusterHarness: Sendable {
         """
 
     /// `tls`: a `listen.tls` flow mapping; the peers' URLs are then `https`.
-    static func yaml(replica: String, ports: [String: Int], pools: String, callers: String = callers, tls: String? = nil) -> String {
+    /// `coordination`: the run's own coordination database. Slots are named by pool, so runs in
+    /// parallel that share one (and a pool name) would share one cap, as two clusters would.
+    static func yaml(
+        replica: String, ports: [String: Int], pools: String, coordination: String, callers: String = callers, tls: String? = nil
+    ) -> String {
         let scheme = tls == nil ? "http" : "https"
         let peers = names.map { "\($0): \"\(scheme)://127.0.0.1:\(ports[$0]!)\"" }.joined(separator: ", ")
         return """
@@ -63,6 +67,7 @@ final class ClusterHarness: Sendable {
           replica: \(replica)
           key_env: T_CLUSTER_KEY
           peer_connect_timeout: 1s
+          coordination_database: \(coordination)
           peers: { \(peers) }
         """
     }
@@ -74,9 +79,10 @@ final class ClusterHarness: Sendable {
         for name in names { ports[name] = try TestCluster.freePort() }
         var environment = ServiceHarness.environment
         environment["T_CLUSTER_KEY"] = key
+        let coordination = try await TestPostgres.server().createDatabase(prefix: "coord")
         var replicas: [String: Replica] = [:]
         for name in names {
-            let config = try ConfigLoader(environment: environment).load(yaml: yaml(replica: name, ports: ports, pools: pools, callers: callers, tls: tls))
+            let config = try ConfigLoader(environment: environment).load(yaml: yaml(replica: name, ports: ports, pools: pools, coordination: coordination, callers: callers, tls: tls))
             // Critical: a replica stopped by cancelling its task logs its channels' cancellation as errors.
             var logger = TestLog.logger("poolwarden-\(name)", quiet: .critical)
             logger[metadataKey: "replica"] = "\(name)"
