@@ -1,6 +1,9 @@
--- The contended line: W1's single shot (POST {"sql":"SELECT 1"} with the bearer key, keep-alive),
--- counting every answer by status and printing, at the end, the counts and the latency figures as
--- key value lines for bench/run. BENCH_KEY and BENCH_PATH come from the environment.
+-- W1's single shot and the cluster workload: POST {"sql":"SELECT 1"} with the bearer key,
+-- keep-alive, every answer counted by status; at the end, the counts and the latency figures as
+-- key value lines for bench/run. BENCH_KEY and BENCH_PATH come from the environment. With
+-- BENCH_TOKENS (lease tokens, comma-separated) each wrk thread queries one lease of its own,
+-- /v1/leases/{token}/query: run it with as many threads as connections (-tN -cN), since a lease
+-- runs one statement at a time.
 wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH") or "/v1/pools/bench/query"
 wrk.body = '{"sql":"SELECT 1"}'
@@ -8,13 +11,23 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "")
 
 local threads = {}
+local tokens = {}
+for token in string.gmatch(os.getenv("BENCH_TOKENS") or "", "[^,]+") do
+    table.insert(tokens, token)
+end
 
 function setup(thread)
     table.insert(threads, thread)
+    if #tokens > 0 then
+        thread:set("token", tokens[(#threads - 1) % #tokens + 1])
+    end
 end
 
 function init(args)
     statuses = {}
+    if token then
+        wrk.path = "/v1/leases/" .. token .. "/query"
+    end
 end
 
 function response(status, headers, body)

@@ -138,17 +138,6 @@ extension SlotCoordinator {
         return lost
     }
 
-    /// Slots of `slotKey` held on the session's current generation.
-    func heldSlots(session key: String, slotKey: SlotKey, generation: UInt64) -> Set<Int32> {
-        state.withLock { state in
-            var held: Set<Int32> = []
-            for holding in state.holdings.values where holding.session == key && holding.generation == generation {
-                for lock in holding.locks where lock.key == slotKey { held.insert(lock.slot) }
-            }
-            return held
-        }
-    }
-
     /// After a cap shrank: each connection whose slot of `key` is no longer below it moves to a
     /// free one that is, or closes as a local resize closes a surplus: idle ones now, ones in
     /// use when they come back.

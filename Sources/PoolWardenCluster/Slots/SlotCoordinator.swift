@@ -166,11 +166,11 @@ public final class SlotCoordinator: ConnectionAdmission {
         for session in sessions { session.close() }
     }
 
-    /// Slots this replica holds for `slotKey` on session `key`, any generation.
-    func heldSlots(session key: String, slotKey: SlotKey) -> Set<Int32> {
+    /// Slots this replica holds for `slotKey` on session `key`: of one generation, or of any.
+    func heldSlots(session key: String, slotKey: SlotKey, generation: UInt64? = nil) -> Set<Int32> {
         state.withLock { state in
             var held: Set<Int32> = []
-            for holding in state.holdings.values where holding.session == key {
+            for holding in state.holdings.values where holding.session == key && (generation.map { holding.generation == $0 } ?? true) {
                 for lock in holding.locks where lock.key == slotKey { held.insert(lock.slot) }
             }
             return held
