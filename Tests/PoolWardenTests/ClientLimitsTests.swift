@@ -71,6 +71,34 @@ struct ClientLimitsTests {
         }
     }
 
+    /// The deadline is kept lazily (one timer per connection that, when it fires, looks at when
+    /// the connection last became idle): a busy keep-alive connection must neither be cut by a
+    /// timer armed before its latest answer nor be left open once it goes quiet.
+    @Test("a keep-alive connection busy for longer than request_timeout stays open, and is closed a whole timeout after its last answer")
+    func busyKeepAliveConnection() async throws {
+        let server = try await TestPostgres.server()
+        let yaml = Self.yaml("request_timeout: 1s", pools: ServiceHarness.pool("busy", conninfo: server.conninfo(), extra: ["max": "1"]))
+        try await ServiceHarness.run(yaml: yaml) { api, _ in
+            let port = try #require(api.client.port)
+            let client = try RawHTTPClient(port: port)
+            defer { client.close() }
+            let started = ContinuousClock.now
+            var lastAnswer = started
+            while ContinuousClock.now - started < .milliseconds(2500) {
+                client.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                let answered = try await TestPostgres.offThread { client.receive(timeout: .seconds(10)) }
+                try #require(answered?.head.hasPrefix("HTTP/1.1 200") == true, "closed while busy, \(ContinuousClock.now - started) in")
+                lastAnswer = ContinuousClock.now
+                try await Task.sleep(for: .milliseconds(400))
+            }
+            let quietSince = ContinuousClock.now - lastAnswer
+            let times = try await Self.closeTimes([client], limit: .seconds(20))
+            let closed = try #require(times[0], "not closed within 20 s of going quiet")
+            let sinceAnswer = quietSince + .milliseconds(Int64(closed * 1000))
+            #expect(sinceAnswer >= .milliseconds(950), "closed \(sinceAnswer) after its last answer, request_timeout 1 s")
+        }
+    }
+
     @Test("beyond max_connections a connection is closed as soon as it is accepted, and counted; the ones within stay and are served")
     func connectionCap() async throws {
         let server = try await TestPostgres.server()

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 
 /// A throwaway PostgreSQL cluster for tests: initdb into a temporary directory, started on a free
 /// loopback port with durability off. As root it runs as the `postgres` OS user, since PostgreSQL
@@ -69,9 +70,16 @@ public final class TestCluster: Sendable {
             "-c shared_buffers=64MB",
         ]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { options.append("-c \(key)=\(value)") }
-        try runAsPostgres(binDirectory + "/pg_ctl", [
-            "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", options.joined(separator: " "), "start",
-        ])
+        let logged = (try? Data(contentsOf: URL(fileURLWithPath: logFile)).count) ?? 0
+        do {
+            try runAsPostgres(binDirectory + "/pg_ctl", [
+                "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-o", options.joined(separator: " "), "start",
+            ])
+        } catch {
+            // pg_ctl only says "examine the log output", which goes with the directory.
+            let log = (try? Data(contentsOf: URL(fileURLWithPath: logFile)))?.dropFirst(logged) ?? Data()
+            throw TestClusterError("\(error)\nserver log:\n\(String(decoding: log.suffix(2000), as: UTF8.self))")
+        }
     }
 
     /// Stops the server; `immediate` is a crash as far as clients can tell.
@@ -191,7 +199,21 @@ public final class TestCluster: Sendable {
             """)
     }
 
+    /// Every port `freePort` has handed out in this process. A port is free only until its user
+    /// binds it, and free again while a test has its server stopped (to restart it on the same
+    /// port): another test asking meanwhile was given it once, and the restart could not bind.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port nothing listens on, never the same twice in one test run.
     public static func freePort() throws -> Int {
+        for _ in 0..<1000 {
+            let port = try unusedPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw TestClusterError("no port left that this test run has not handed out already")
+    }
+
+    private static func unusedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClusterError("socket() failed: errno \(errno)") }
         defer { close(fd) }
