@@ -201,7 +201,7 @@ public final class TestCluster: Sendable {
 
     /// Every port `freePort` has handed out in this process. A port is free only until its user
     /// binds it, and free again while a test has its server stopped (to restart it on the same
-    /// port): another test asking meanwhile was given it once, and the restart could not bind.
+    /// port): another test asking meanwhile could be given it, and the restart then could not bind.
     private static let handedOut = Mutex<Set<Int>>([])
 
     /// A port nothing listens on, never the same twice in one test run.
