@@ -13,32 +13,24 @@ final class ClusterMetrics: Sendable {
     private let families = Mutex(Families())
 
     func coordination(_ server: String, up: Bool) {
-        let gauge = families.withLock { families in
-            if let gauge = families.up[server] { return gauge }
-            let gauge = Gauge(label: "poolwarden_cluster_coordination_up", dimensions: [("server", server)])
-            families.up[server] = gauge
-            return gauge
-        }
-        gauge.record(up ? 1 : 0)
+        metric(\.up, server) { Gauge(label: "poolwarden_cluster_coordination_up", dimensions: [("server", server)]) }.record(up ? 1 : 0)
     }
 
     func slotsHeld(_ slots: String, _ count: Int) {
-        let gauge = families.withLock { families in
-            if let gauge = families.held[slots] { return gauge }
-            let gauge = Gauge(label: "poolwarden_cluster_slots_held", dimensions: [("slots", slots)])
-            families.held[slots] = gauge
-            return gauge
-        }
-        gauge.record(count)
+        metric(\.held, slots) { Gauge(label: "poolwarden_cluster_slots_held", dimensions: [("slots", slots)]) }.record(count)
     }
 
     func slotWait(_ slots: String) {
-        let counter = families.withLock { families in
-            if let counter = families.waits[slots] { return counter }
-            let counter = Counter(label: "poolwarden_cluster_slot_waits_total", dimensions: [("slots", slots)])
-            families.waits[slots] = counter
-            return counter
+        metric(\.waits, slots) { Counter(label: "poolwarden_cluster_slot_waits_total", dimensions: [("slots", slots)]) }.increment()
+    }
+
+    /// The family's metric for `label`, made on first use.
+    private func metric<M: Sendable>(_ family: WritableKeyPath<Families, [String: M]>, _ label: String, make: () -> M) -> M {
+        families.withLock { families in
+            if let metric = families[keyPath: family][label] { return metric }
+            let metric = make()
+            families[keyPath: family][label] = metric
+            return metric
         }
-        counter.increment()
     }
 }

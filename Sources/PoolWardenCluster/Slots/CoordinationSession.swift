@@ -12,6 +12,12 @@ final class CoordinationSession: Sendable {
     enum Link: Sendable {
         case connected(PGConnection, generation: UInt64)
         case down(String, generation: UInt64)
+
+        var generation: UInt64 {
+            switch self {
+            case .connected(_, let generation), .down(_, let generation): generation
+            }
+        }
     }
 
     /// `host:port/database` for logs, status and readiness: never the conninfo (it may hold a
@@ -33,12 +39,6 @@ final class CoordinationSession: Sendable {
 
     var current: Link { link.withLock { $0 } }
 
-    var generation: UInt64 {
-        switch current {
-        case .connected(_, let generation), .down(_, let generation): generation
-        }
-    }
-
     var isConnected: Bool {
         if case .connected = current { return true }
         return false
@@ -53,10 +53,7 @@ final class CoordinationSession: Sendable {
         do {
             let pg = try await PGConnection.connect(options)
             return link.withLock { link -> UInt64 in
-                let generation: UInt64
-                switch link {
-                case .connected(_, let old), .down(_, let old): generation = old + 1
-                }
+                let generation = link.generation + 1
                 link = .connected(pg, generation: generation)
                 return generation
             }

@@ -159,8 +159,7 @@ extension SlotCoordinator {
                 for (id, holding) in outside.sorted(by: { $0.key < $1.key }) {
                     guard let index = holding.locks.firstIndex(where: { $0.key == key && $0.slot >= Int32(max) }) else { continue }
                     let held = self.heldSlots(session: sessionKey, slotKey: key, generation: generation)
-                    let candidates = (0..<Int32(max)).filter { !held.contains($0) }
-                    if let slot = try await Self.tryLock(pg, key, candidates: candidates) {
+                    if let slot = try await Self.tryLock(pg, key, candidates: Self.free(below: max, held: held)) {
                         try await Self.unlock(pg, [holding.locks[index]])
                         self.state.withLock { state in state.holdings[id]?.locks[index].slot = slot }
                     } else {

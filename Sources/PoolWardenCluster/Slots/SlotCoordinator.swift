@@ -82,9 +82,8 @@ public final class SlotCoordinator: ConnectionAdmission {
             for (slotKey, max) in wanted {
                 let held = self.heldSlots(session: key, slotKey: slotKey)
                 let restraint = self.state.withLock { $0.restraints[slotKey] }
-                let candidates = (0..<Int32(max)).filter { !held.contains($0) }
                 guard restraint.map({ held.count < $0 }) ?? true,
-                      let slot = try await Self.tryLock(pg, slotKey, candidates: candidates)
+                      let slot = try await Self.tryLock(pg, slotKey, candidates: Self.free(below: max, held: held))
                 else {
                     try await Self.unlock(pg, taken)
                     try await self.want(slotKey, pg, session: key, generation: generation)
@@ -175,6 +174,11 @@ public final class SlotCoordinator: ConnectionAdmission {
             }
             return held
         }
+    }
+
+    /// The slots below `max` this replica does not hold itself, in order: the ones to try.
+    static func free(below max: Int, held: Set<Int32>) -> [Int32] {
+        (0..<Int32(max)).filter { !held.contains($0) }
     }
 
     func downReason(_ session: CoordinationSession) -> String {

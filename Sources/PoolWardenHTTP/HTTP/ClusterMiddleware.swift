@@ -75,12 +75,7 @@ struct ClusterMiddleware: RouterMiddleware {
         // Read whole (within max_body_bytes, as the owner would) before it goes on: a request body
         // streamed to the owner, which answered before reading it all (a 413), was iterated a
         // second time by Hummingbird once the answer went back, which traps the process.
-        let collected: ByteBuffer
-        do {
-            collected = try await request.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            return Fallback.problem(.payloadTooLarge(limit: maxBodyBytes))
-        }
+        guard let collected = try await wholeBody(request) else { return Fallback.problem(.payloadTooLarge(limit: maxBodyBytes)) }
         let body: HTTPClientRequest.Body? = collected.readableBytes == 0 ? nil : .bytes(collected)
         let peers = peers
         let method = request.method.rawValue
@@ -156,12 +151,7 @@ struct ClusterMiddleware: RouterMiddleware {
     /// the `PoolWarden-Replicas` header of this one's answer sums up. A request refused here as
     /// malformed or unauthorized would be refused everywhere and goes no further.
     private func broadcast(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            return Fallback.problem(.payloadTooLarge(limit: maxBodyBytes))
-        }
+        guard let body = try await wholeBody(request) else { return Fallback.problem(.payloadTooLarge(limit: maxBodyBytes)) }
         var response = try await next(Request(head: request.head, body: RequestBody(buffer: body)), context)
         let status = response.status.code
         guard ![400, 401, 403, 413, 415].contains(status) else { return response }
@@ -215,6 +205,16 @@ struct ClusterMiddleware: RouterMiddleware {
         }
         response.headers[Self.replicasField] = Broadcast.summary(replica: peers.settings.replica, localStatus: 404, peers: outcomes)
         return response
+    }
+
+    /// The request's body read whole, within `max_body_bytes` as the handler would read it; nil
+    /// when it is larger (413).
+    private func wholeBody(_ request: Request) async throws -> ByteBuffer? {
+        do {
+            return try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return nil
+        }
     }
 
     /// The request's headers a peer should see: the caller's credentials and content headers.

@@ -13,8 +13,9 @@ public protocol ConnectionAdmission: Sendable {
     /// The connection (admitted before) is gone: its backend has exited, or the connect failed.
     /// Returns once what it held is free, or after a bound.
     func release(_ connection: ConnectionID) async
-    /// A pool's `max` or a budget's changed: connections whose slots no longer fit are retired
-    /// (through `slotsLost`) when they cannot be moved under the new cap.
+    /// A pool's `max` or a budget's changed: connections whose slots no longer fit are closed
+    /// (through ``AdmissionHolder/shed(_:count:)``, as a local surplus) when they cannot be moved
+    /// under the new cap.
     func limitsChanged(pool: String?, max: Int?, budget: AdmissionRequest.Budget?)
     /// Opens the coordination a pool with this conninfo needs, ahead of its first connect, so that
     /// readiness tells at start whether the replica can coordinate.
