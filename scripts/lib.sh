@@ -113,6 +113,20 @@ start_throwaway_pg() {
     as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $extra" start >/dev/null
 }
 
+# cpu_ticks PID...: CPU time (clock ticks, user + system) of the given processes so far; a process
+# that exited counts nothing, so only long-lived ones are measured this way.
+cpu_ticks() {
+    local p t=0
+    for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$(( t + $(awk '{ print $14 + $15 }' "/proc/$p/stat") )); done
+    echo "$t"
+}
+
+# per_event_us BEFORE AFTER EVENTS: microseconds of CPU per event between two cpu_ticks readings.
+per_event_us() { echo $(( ($2 - $1) * (1000000 / $(getconf CLK_TCK)) / ($3 > 0 ? $3 : 1) )); }
+
+# Every process of the PostgreSQL servers run as the postgres user (throwaway ones included).
+pg_pids() { pgrep -u postgres -x postgres | tr '\n' ' '; }
+
 # stop_throwaway_pg DIR: stop the cluster and remove its directory.
 stop_throwaway_pg() {
     local dir=$1
