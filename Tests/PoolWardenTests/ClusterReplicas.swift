@@ -63,7 +63,7 @@ final class ClusterReplicas: @unchecked Sendable {
             if (try? await ServeProcessTests.request("GET", "\(url(index))/healthz"))?.status == 200 { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw ReplicaFailure(description: "replica \(names[index]) did not come up: \((try? String(contentsOfFile: log(index), encoding: .utf8)) ?? "")")
+        throw ReplicaFailure(description: "replica \(names[index]) did not come up: \(logText(index))")
     }
 
     /// SIGKILL: no goodbye to anyone, as a crashed process or a deleted pod.

@@ -44,21 +44,30 @@ struct ClusterSlotsTests {
         return (server, database, replicas)
     }
 
+    /// A fresh database with pools `p` and `q` of 4 connections each, both counted against a
+    /// server budget of `budget`, served by `replicas` replicas.
+    static func twoPoolsUnderBudget(
+        replicas count: Int, prefix: String, budget: Int
+    ) async throws -> (TestServer, String, ClusterReplicas) {
+        let server = try await TestPostgres.server()
+        let database = try await server.createDatabase(prefix: prefix)
+        let replicas = try await ClusterReplicas(count: count, server: server, body: """
+            servers:
+              - { host: \(server.host), port: \(server.port), max_connections: \(budget) }
+            pools:
+              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
+              - { name: q, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
+            """)
+        return (server, database, replicas)
+    }
+
     static func open(_ status: [String: Any]) -> Int {
         (status["counts"] as? [String: Any])?["open"] as? Int ?? -1
     }
 
     @Test("under load from three replicas at once, PostgreSQL never sees more backends for a pool than its max, nor for the server than its budget")
     func globalCapUnderLoad() async throws {
-        let server = try await TestPostgres.server()
-        let database = try await server.createDatabase(prefix: "cap")
-        let replicas = try await ClusterReplicas(count: 3, server: server, body: """
-            servers:
-              - { host: \(server.host), port: \(server.port), max_connections: 6 }
-            pools:
-              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
-              - { name: q, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
-            """)
+        let (server, database, replicas) = try await Self.twoPoolsUnderBudget(replicas: 3, prefix: "cap", budget: 6)
         defer { replicas.stopAll() }
         let sampler = try await server.connect()
         defer { sampler.close() }
@@ -318,15 +327,7 @@ struct ClusterSlotsTests {
 
     @Test("a server budget spent by the cluster on idle connections of another pool does not starve a pool's borrow: the replica closes one of its own idle ones for it")
     func budgetSpentOnIdle() async throws {
-        let server = try await TestPostgres.server()
-        let database = try await server.createDatabase(prefix: "room")
-        let replicas = try await ClusterReplicas(count: 2, server: server, body: """
-            servers:
-              - { host: \(server.host), port: \(server.port), max_connections: 4 }
-            pools:
-              - { name: p, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
-              - { name: q, conninfo: "\(server.conninfo(database: database))", max: 4, borrow_timeout: 3s }
-            """)
+        let (server, database, replicas) = try await Self.twoPoolsUnderBudget(replicas: 2, prefix: "room", budget: 4)
         defer { replicas.stopAll() }
         // Two idle connections of q at each replica: the whole budget, while neither replica is
         // full by its own count (2 of 4).
