@@ -122,17 +122,28 @@ struct TransactionTests {
     @Test("two conflicting serializable transactions: with retry both commit, one of them on a later try")
     func serializationFailureRetried() async throws {
         try await Self.fixture { api, server, database in
-            // Each reads the whole table, waits so that the other reads it too, then writes a row
-            // the other's read would have seen: PostgreSQL lets only one of them commit.
-            func conflicting(_ id: Int, retry: Bool) async throws -> APIClient.Answer {
+            // Each reads the whole table, waits until the other has read it too, then writes a row
+            // the other's read would have seen: PostgreSQL lets only one of them commit. The
+            // meeting is a sequence, which no snapshot hides: each arrival counts at once. (A
+            // half-second sleep instead let the two run one after the other on a loaded machine,
+            // and both committed.) A retry finds the count reached and goes straight on.
+            for meeting in ["meet1", "meet2"] { try await server.execute("CREATE SEQUENCE \(meeting)", database: database) }
+            func conflicting(_ id: Int, retry: Bool, meeting: String) async throws -> APIClient.Answer {
                 try await Self.run(api, [
                     ("SELECT count(*) FROM t", "[]"),
-                    ("SELECT pg_sleep(0.5)", "[]"),
+                    ("SELECT nextval('\(meeting)')", "[]"),
+                    ("""
+                     DO $$ BEGIN
+                       WHILE (SELECT last_value FROM \(meeting)) < 2 AND clock_timestamp() < statement_timestamp() + interval '20 seconds' LOOP
+                         PERFORM pg_sleep(0.01);
+                       END LOOP;
+                     END $$
+                     """, "[]"),
                     ("INSERT INTO t SELECT $1, count(*)::text FROM t", "[\(id)]"),
                 ], "\"isolation\": \"serializable\", \"retry_on_serialization_failure\": \(retry)")
             }
-            async let first = conflicting(1, retry: true)
-            async let second = conflicting(2, retry: true)
+            async let first = conflicting(1, retry: true, meeting: "meet1")
+            async let second = conflicting(2, retry: true, meeting: "meet1")
             let answers = try await [first, second]
             #expect(answers.map(\.status) == [200, 200], "\(answers.map(\.text))")
             let attempts = answers.compactMap { $0["attempts"] as? Int }.sorted()
@@ -141,8 +152,8 @@ struct TransactionTests {
             #expect(try await Self.ids(server, database) == [1, 2])
 
             try await server.execute("DELETE FROM t", database: database)
-            async let third = conflicting(3, retry: false)
-            async let fourth = conflicting(4, retry: false)
+            async let third = conflicting(3, retry: false, meeting: "meet2")
+            async let fourth = conflicting(4, retry: false, meeting: "meet2")
             let refused = try await [third, fourth].filter { $0.status != 200 }
             #expect(refused.count == 1)
             #expect(refused.first?["sqlstate"] as? String == "40001")
