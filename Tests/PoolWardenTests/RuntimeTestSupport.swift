@@ -75,11 +75,13 @@ enum Runtime {
         await registry.shutdown()
     }
 
-    /// Backend PID → application_name of every session connected to `database`.
+    /// Backend PID → application_name of every session connected to `database` but the test
+    /// server's own one-statement ones (``TestServer/execute(_:_:database:)``), whose backends may
+    /// still be exiting.
     static func backends(_ server: TestServer, database: String) async throws -> [Int32: String] {
         let result = try await server.execute(
-            "SELECT pid, application_name FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
-            [database]
+            "SELECT pid, application_name FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend' AND application_name <> $2",
+            [database, TestServer.executeApplicationName]
         )
         var backends: [Int32: String] = [:]
         for row in result.rows {

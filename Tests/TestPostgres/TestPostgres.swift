@@ -68,10 +68,17 @@ public struct TestServer: Sendable {
         try await PGConnection.connect(PGConnectOptions(conninfo: conninfo(database: database), password: password))
     }
 
+    /// The `application_name` of ``execute(_:_:database:)``'s sessions. Their backends exit a
+    /// moment after the statement answers, and a test counting a database's sessions right after
+    /// (on a loaded machine) saw one of them beside the service's.
+    public static let executeApplicationName = "test-harness:execute"
+
     /// Runs one statement on a fresh superuser connection.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = [], database: String = "postgres") async throws -> PGQueryResult {
-        let connection = try await connect(database: database)
+        let connection = try await PGConnection.connect(PGConnectOptions(
+            conninfo: conninfo(database: database), password: password, applicationName: Self.executeApplicationName
+        ))
         defer { connection.close() }
         return try await connection.query(sql, parameters)
     }
